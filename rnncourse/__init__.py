@@ -1,0 +1,9 @@
+"""rnncourse: the package behind the rnncourse book and exercises.
+
+- :mod:`rnncourse.numpy`: the reference, forward and backward by hand in NumPy.
+- :mod:`rnncourse.testing`: the project's one tolerance policy.
+
+Importing :mod:`rnncourse` or :mod:`rnncourse.numpy` never imports PyTorch.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""Placeholder until this module is written in this session."""
+
+__all__ = []
