@@ -63,6 +63,6 @@ def assert_close(actual, expected, name="value", dtype=None):
         i = np.unravel_index(np.argmax(excess), excess.shape)
         raise AssertionError(
             f"{name}: {int(bad.sum())} of {bad.size} elements differ beyond "
-            f"rtol={tol['rtol']:g}, atol={tol['atol']:g}; worst at {list(i)}: "
-            f"got {a64[i]!r}, expected {e64[i]!r}"
+            f"rtol={tol['rtol']:g}, atol={tol['atol']:g}; worst at {[int(k) for k in i]}: "
+            f"got {float(a64[i])!r}, expected {float(e64[i])!r}"
         )

@@ -1,7 +1,7 @@
 """Numerically stable activations: ``sigmoid``, ``softmax``, ``log_softmax``.
 
 Stable means finite results and no floating-point warnings for any finite
-input, |x| up to 1e4 and beyond: nothing here ever calls ``exp`` on a large
+input, ``|x|`` up to 1e4 and beyond: nothing here ever calls ``exp`` on a large
 positive number.
 """
 

@@ -1,0 +1,41 @@
+# rnncourse: two commands do all the set-up on a fresh machine with Python 3.11.
+#   make book   creates .venv from requirements.txt, installs rnncourse, builds the site
+#   make test   the same set-up, then every test, stage by stage with timings
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.rnncourse-installed
+
+.PHONY: setup book test bench lab freeze clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+# --all re-reads every page so that warnings are reported on every build;
+# executed notebooks are cached (_build/.jupyter_cache) and rerun only when changed.
+book: setup
+	$(BIN)/jupyter-book build --all . -W -n --keep-going
+	@echo "The site is in _build/html/index.html"
+
+test:
+	bash scripts/test.sh
+
+# Speed of rnncourse.numpy against torch.nn on the CPU (a benchmark, not a test).
+bench: setup
+	$(BIN)/python benchmarks/numpy_vs_torch.py
+
+lab: setup
+	$(BIN)/jupyter lab exercises
+
+freeze:
+	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt.new
+	@echo "Review requirements.txt.new, keep its header comment, and move it over requirements.txt"
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis

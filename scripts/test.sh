@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every test of rnncourse, stage by stage, printing each stage's time.
+# Called by `make test` (and so by .ci/run). Stops at the first failing stage.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+summary=()
+started=$SECONDS
+report() {
+    echo
+    echo "=== stage times"
+    for line in "${summary[@]}"; do echo "$line"; done
+    printf '%-16s %6d s\n' "total" $((SECONDS - started))
+}
+trap report EXIT
+
+stage() {
+    local name=$1; shift
+    local t0=$SECONDS
+    echo "=== stage: $name"
+    if "$@"; then
+        summary+=("$(printf '%-16s %6d s' "$name" $((SECONDS - t0)))")
+    else
+        local rc=$?
+        summary+=("$(printf '%-16s %6d s  FAILED (exit %d)' "$name" $((SECONDS - t0)) "$rc")")
+        exit "$rc"
+    fi
+}
+
+stage "set-up" make --no-print-directory setup
+stage "book build" make --no-print-directory book
+stage "unit tests" .venv/bin/python -m pytest tests
