@@ -47,7 +47,8 @@ def assert_close(actual, expected, name="value", dtype=None):
     """Assert ``actual`` equals ``expected`` within the policy for ``dtype``.
 
     ``dtype`` defaults to the less precise of the two arrays' dtypes. The
-    shapes must match exactly. On failure the message names ``name``, the
+    shapes must match exactly, and so must non-finite elements (a NaN only
+    matches a NaN, an infinity only the same infinity). On failure the message names ``name``, the
     worst element and both values.
     """
     a, e = _to_numpy(actual), _to_numpy(expected)
@@ -57,10 +58,15 @@ def assert_close(actual, expected, name="value", dtype=None):
         dtype = np.float32 if np.float32 in (a.dtype, e.dtype) else np.float64
     tol = tolerance(dtype)
     a64, e64 = a.astype(np.float64), e.astype(np.float64)
-    bad = np.abs(a64 - e64) > tol["atol"] + tol["rtol"] * np.abs(e64)
+    # NaN compares False with everything, so "differs by more than tol" would
+    # let a NaN pass: non-finite elements must match exactly instead.
+    finite = np.isfinite(a64) & np.isfinite(e64)
+    with np.errstate(invalid="ignore"):
+        excess = np.where(finite, np.abs(a64 - e64) - tol["rtol"] * np.abs(e64), 0.0)
+    mismatched_nonfinite = ~finite & ~((a64 == e64) | (np.isnan(a64) & np.isnan(e64)))
+    bad = (excess > tol["atol"]) | mismatched_nonfinite
     if bad.any():
-        excess = np.abs(a64 - e64) - tol["rtol"] * np.abs(e64)
-        i = np.unravel_index(np.argmax(excess), excess.shape)
+        i = np.unravel_index(np.argmax(np.where(mismatched_nonfinite, np.inf, excess)), excess.shape)
         raise AssertionError(
             f"{name}: {int(bad.sum())} of {bad.size} elements differ beyond "
             f"rtol={tol['rtol']:g}, atol={tol['atol']:g}; worst at {[int(k) for k in i]}: "

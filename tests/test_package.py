@@ -40,3 +40,15 @@ def test_assert_close_float32_is_judged_at_float32_tolerance():
     assert_close(x + np.float32(5e-6), x.astype(np.float64))  # within rtol=1e-5
     with pytest.raises(AssertionError):
         assert_close(x + np.float32(1e-4), x.astype(np.float64))
+
+
+def test_assert_close_does_not_let_nan_or_inf_through():
+    x = np.array([1.0, 2.0, 3.0])
+    for bad in (np.nan, np.inf):
+        y = x.copy()
+        y[1] = bad
+        with pytest.raises(AssertionError, match=r"worst at \[1\]"):
+            assert_close(y, x)
+        with pytest.raises(AssertionError):
+            assert_close(x, y)
+        assert_close(y, y.copy())
