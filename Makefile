@@ -21,6 +21,7 @@ $(STAMP): requirements.txt pyproject.toml
 # executed notebooks are cached (_build/.jupyter_cache) and rerun only when changed.
 book: setup
 	$(BIN)/jupyter-book build --all . -W -n --keep-going
+	$(BIN)/python scripts/exec_times.py
 	@echo "The site is in _build/html/index.html"
 
 test:

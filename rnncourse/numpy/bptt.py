@@ -166,7 +166,7 @@ def rtrl(x, h0, Wx, Wh, b, loss_grad, *, nonlinearity="tanh"):
     per step; the ``Wx`` sensitivity adds O(D H^2) memory and O(D H^3)
     time), against O(H^2 + D H) time per step for BPTT. But RTRL's memory does
     not grow with T, while BPTT stores all T states. The result is the same
-    gradient BPTT gives (full BPTT, :func:`rnn_backward`).
+    gradient BPTT gives (full BPTT, :func:`~rnncourse.numpy.rnn.rnn_backward`).
 
     Parameters
     ----------

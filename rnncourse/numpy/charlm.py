@@ -100,7 +100,7 @@ class CharRNN:
     params : dict name -> array, the arrays an optimizer updates in place
         (``Adam(model.params)``): ``W_embed`` (V, E) drawn from N(0, 1) as ``torch.nn.Embedding``;
         the cell's ``Wx`` (E, G*H), ``Wh`` (H, G*H) and ``b`` (G*H,), or
-        ``bx``, ``bh`` for the GRU (see :func:`init_params`); ``W_out`` (H, V)
+        ``bx``, ``bh`` for the GRU (see :func:`~rnncourse.numpy.multilayer.init_params`); ``W_out`` (H, V)
         and ``b_out`` (V,) drawn from U(-1/sqrt(H), 1/sqrt(H)) as
         ``torch.nn.Linear``.
     """

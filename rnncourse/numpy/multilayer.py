@@ -11,9 +11,9 @@ feature axis, forward first, so the next layer (and the caller) sees
 Parameters are a list of lists of dicts, ``params[layer][direction]``, each
 holding the arrays of one single-layer cell:
 
-- ``"rnn"``, ``"lstm"``: ``{"Wx", "Wh", "b"}`` as in :func:`rnn_forward`
-  and :func:`lstm_forward`;
-- ``"gru"``: ``{"Wx", "Wh", "bx", "bh"}`` as in :func:`gru_forward`.
+- ``"rnn"``, ``"lstm"``: ``{"Wx", "Wh", "b"}`` as in :func:`~rnncourse.numpy.rnn.rnn_forward`
+  and :func:`~rnncourse.numpy.lstm.lstm_forward`;
+- ``"gru"``: ``{"Wx", "Wh", "bx", "bh"}`` as in :func:`~rnncourse.numpy.gru.gru_forward`.
 
 Layer 0 has ``Wx`` of shape ``(D, G*H)``, every later layer ``(H *
 num_directions, G*H)``, with ``G`` = 1 (rnn), 4 (lstm) or 3 (gru). Initial and

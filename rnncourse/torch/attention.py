@@ -317,7 +317,7 @@ def make_attention(kind, query_size=None, key_size=None, attention_size=None, **
 
     Parameters
     ----------
-    kind : str, one of :data:`ATTENTION_KINDS`.
+    kind : str, one of ``ATTENTION_KINDS``.
     query_size, key_size, attention_size : int, for ``"additive"`` only.
     **factory : ``device=``, ``dtype=`` for the parameters of ``"additive"``.
 

@@ -41,7 +41,7 @@ DATE_FORMATS = {
 
 
 def format_date(date, fmt):
-    """``date`` (a :class:`datetime.date`) written in format ``fmt``, one of :data:`DATE_FORMATS`."""
+    """``date`` (a :class:`datetime.date`) written in format ``fmt``, one of ``DATE_FORMATS``."""
     if fmt not in DATE_FORMATS:
         raise ValueError(f"fmt is {fmt!r}; expected one of {', '.join(map(repr, DATE_FORMATS))}")
     return DATE_FORMATS[fmt](date)
@@ -60,7 +60,7 @@ def date_translation_pairs(n_train, n_test, seed=0, first_year=1950, last_year=2
     seed : int: the same seed gives the same pairs.
     first_year, last_year : int: the dates are drawn uniformly from
         January 1 of ``first_year`` to December 31 of ``last_year``.
-    formats : sequence of str, optional: names from :data:`DATE_FORMATS`; default all.
+    formats : sequence of str, optional: names from ``DATE_FORMATS``; default all.
 
     Returns
     -------

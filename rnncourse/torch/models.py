@@ -17,8 +17,8 @@ D input features, H hidden size, L layers, V vocabulary size, C classes.
 
 Two initialisations the book teaches are constructor options of every model,
 and plain functions for any recurrent module (ours or ``torch.nn``'s):
-:func:`init_forget_bias_` (Gers et al., 2000; Jozefowicz et al., 2015) and
-:func:`init_orthogonal_recurrent_` (Saxe et al., 2014; Le et al., 2015).
+:func:`~rnncourse.torch.init.init_forget_bias_` (Gers et al., 2000; Jozefowicz et al., 2015) and
+:func:`~rnncourse.torch.init.init_orthogonal_recurrent_` (Saxe et al., 2014; Le et al., 2015).
 """
 
 import math
@@ -111,8 +111,8 @@ class CharLanguageModel(nn.Module):
     dropout : probability of zeroing an activation on the non-recurrent
         connections (the embedding, between layers, before the output); the
         recurrent connections are never dropped (Zaremba et al., 2014).
-    forget_bias : float, optional; LSTM only, see :func:`init_forget_bias_`.
-    orthogonal_recurrent : bool; see :func:`init_orthogonal_recurrent_`.
+    forget_bias : float, optional; LSTM only, see :func:`~rnncourse.torch.init.init_forget_bias_`.
+    orthogonal_recurrent : bool; see :func:`~rnncourse.torch.init.init_orthogonal_recurrent_`.
 
     Attributes
     ----------

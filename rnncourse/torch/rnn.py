@@ -21,7 +21,7 @@ direction (torch's)::
           n = tanh(x_t W_in^T + b_in + r * (h_{t-1} W_hn^T + b_hn)),   h_t = (1 - z) * n + z * h_{t-1}
 
 The time loops and their hand-derived backward passes are in
-:mod:`rnncourse.torch._recurrence`, which says why they are written that way.
+``rnncourse.torch._recurrence``, which says why they are written that way.
 Double backward (gradients of gradients) is not supported.
 
 Errors on shapes mirror torch's wording and are raised as an exception that
