@@ -19,7 +19,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 # --all re-reads every page so that warnings are reported on every build;
 # executed notebooks are cached (_build/.jupyter_cache) and rerun only when changed.
+# One BLAS thread per kernel: the chapters do many small matrix products,
+# which threads slow down rather than speed up (results do not depend on it).
 book: setup
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	$(BIN)/jupyter-book build --all . -W -n --keep-going
 	$(BIN)/python scripts/exec_times.py
 	@echo "The site is in _build/html/index.html"
