@@ -1,0 +1,445 @@
+"""Checks of assignment 02, the RNN: step and sequence, forward and backward.
+
+The learner writes the twins of :func:`rnncourse.numpy.rnn_step_forward`,
+:func:`~rnncourse.numpy.rnn_forward`, :func:`~rnncourse.numpy.rnn_step_backward`
+and :func:`~rnncourse.numpy.rnn_backward` (tanh only). Visible forward cases
+switch on one term at a time (only the input, only the recurrence, only the
+bias); backward checks compare each gradient separately and name the wrong one.
+"""
+
+import numpy as np
+
+from rnncourse.numpy import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward, sigmoid
+
+from ._core import Case, Check, Mistake, Written, call, describe, nonzero_bias, random_dims, unpack
+
+ASSIGNMENT = "02_rnn"
+
+STEP_GRADS = ("dx", "dprev_h", "dWx", "dWh", "db")
+SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
+
+
+def _params(rng, D, H, dtype=np.float64):
+    return {
+        "Wx": (0.7 * rng.standard_normal((D, H))).astype(dtype),
+        "Wh": (0.7 * rng.standard_normal((H, H))).astype(dtype),
+        "b": nonzero_bias(rng, H, dtype),
+    }
+
+
+def _step_inputs(rng, N, D, H, dtype=np.float64, *, x=True, prev_h=True, b=True, scale=1.0):
+    """Inputs of one step; a term switched off is zero (its weights stay random)."""
+    p = _params(rng, D, H, dtype)
+    if not b:
+        p["b"] = np.zeros(H, dtype)
+    xs = scale * rng.standard_normal((N, D)) if x else np.zeros((N, D))
+    hs = rng.uniform(-1, 1, (N, H)) if prev_h else np.zeros((N, H))
+    return {"x": xs.astype(dtype), "prev_h": hs.astype(dtype), **p}
+
+
+def _seq_inputs(rng, N, T, D, H, dtype=np.float64, *, x=True, b=True):
+    p = _params(rng, D, H, dtype)
+    if not b:
+        p["b"] = np.zeros(H, dtype)
+    xs = rng.standard_normal((N, T, D)) if x else np.zeros((N, T, D))
+    return {"x": xs.astype(dtype), "h0": rng.uniform(-1, 1, (N, H)).astype(dtype), **p}
+
+
+# --- rnn_step_forward -----------------------------------------------------------------
+
+
+def _step_forward_run(fns, i, out):
+    out["next_h"], _ = unpack(
+        call(fns, "rnn_step_forward", i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"]),
+        ("next_h", "cache"),
+        "rnn_step_forward",
+    )
+
+
+def _step(i, Wh=None, Wx=None):
+    Wh = i["Wh"] if Wh is None else Wh
+    Wx = i["Wx"] if Wx is None else Wx
+    return i["x"] @ Wx + i["prev_h"] @ Wh + i["b"]
+
+
+def _step_hidden(rng):
+    cases = []
+    for dtype in (np.float64, np.float64, np.float64, np.float32):
+        d = random_dims(rng, N=(1, 5), D=(1, 6), H=(1, 6))
+        cases.append((describe(d, dtype), _step_inputs(rng, dtype=dtype, **d)))
+    return cases
+
+
+RNN_STEP_FORWARD = Check(
+    name="rnn_step_forward",
+    assignment=ASSIGNMENT,
+    points=3,
+    functions=("rnn_step_forward",),
+    outputs={"next_h": "N H"},
+    run=_step_forward_run,
+    reference=lambda i: {"next_h": rnn_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])[0]},
+    visible=(
+        Case(
+            "input_only",
+            "only the input term (prev_h = 0, b = 0)",
+            "Check the input term x Wx: x is (N, D) and Wx is (D, H).",
+            lambda rng: _step_inputs(rng, 2, 3, 4, prev_h=False, b=False),
+        ),
+        Case(
+            "recurrence_only",
+            "only the recurrent term (x = 0, b = 0)",
+            "Check the recurrent term prev_h Wh: prev_h is (N, H) and Wh is (H, H), in that order.",
+            lambda rng: _step_inputs(rng, 2, 3, 4, x=False, b=False),
+        ),
+        Case(
+            "bias_only",
+            "only the bias is non-zero (x = 0, prev_h = 0)",
+            "Check the bias term: with x = 0 and prev_h = 0, next_h must be tanh(b) in every row.",
+            lambda rng: _step_inputs(rng, 2, 3, 4, x=False, prev_h=False),
+        ),
+        Case(
+            "all_terms",
+            "all three terms together",
+            "Each term alone is right; check how they combine: next_h = tanh(x Wx + prev_h Wh + b).",
+            lambda rng: _step_inputs(rng, 2, 3, 4),
+        ),
+    ),
+    hidden=_step_hidden,
+    mistakes=(
+        Mistake(
+            "Wh is used transposed: with row vectors the recurrent term is prev_h @ Wh.",
+            lambda i: {"next_h": np.tanh(_step(i, Wh=i["Wh"].T))},
+        ),
+        Mistake(
+            "Wx is used transposed: with row vectors the input term is x @ Wx.",
+            lambda i: {"next_h": np.tanh(_step(i, Wx=i["Wx"].T))},
+            applies=lambda i: i["Wx"].shape[0] == i["Wx"].shape[1],
+        ),
+        Mistake(
+            "The bias is added after the tanh; it belongs inside: tanh(x Wx + prev_h Wh + b).",
+            lambda i: {"next_h": np.tanh(i["x"] @ i["Wx"] + i["prev_h"] @ i["Wh"]) + i["b"]},
+        ),
+        Mistake(
+            "next_h is the pre-activation: apply tanh to it.",
+            lambda i: {"next_h": _step(i)},
+        ),
+        Mistake(
+            "tanh is applied to each term separately; apply it once, to the sum x Wx + prev_h Wh + b.",
+            lambda i: {"next_h": np.tanh(i["x"] @ i["Wx"]) + np.tanh(i["prev_h"] @ i["Wh"]) + np.tanh(i["b"])},
+        ),
+        Mistake(
+            "That is the sigmoid; the plain RNN uses tanh.",
+            lambda i: {"next_h": sigmoid(_step(i))},
+        ),
+    ),
+)
+
+
+# --- rnn_forward ----------------------------------------------------------------------
+
+
+def _forward_run(fns, i, out):
+    out["h"], _ = unpack(call(fns, "rnn_forward", i["x"], i["h0"], i["Wx"], i["Wh"], i["b"]), ("h", "cache"), "rnn_forward")
+
+
+def _forward_hidden(rng):
+    cases = []
+    for dtype in (np.float64, np.float64, np.float64, np.float32):
+        d = random_dims(rng, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6))
+        cases.append((describe(d, dtype), _seq_inputs(rng, dtype=dtype, **d)))
+    return cases
+
+
+def _no_carry(i):
+    """Every step started from h0 instead of the previous step's state."""
+    a = i["x"] @ i["Wx"] + (i["h0"] @ i["Wh"])[:, None, :] + i["b"]
+    return {"h": np.tanh(a)}
+
+
+def _shifted_states(i):
+    """h[:, t] holds the state before step t: [h0, h_1, ..., h_{T-1}]."""
+    h, _ = rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])
+    return {"h": np.concatenate([i["h0"][:, None], h[:, :-1]], axis=1)}
+
+
+RNN_FORWARD = Check(
+    name="rnn_forward",
+    assignment=ASSIGNMENT,
+    points=3,
+    functions=("rnn_forward",),
+    outputs={"h": "N T H"},
+    run=_forward_run,
+    reference=lambda i: {"h": rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])[0]},
+    visible=(
+        Case(
+            "one_step",
+            "one time step (T = 1)",
+            "With T = 1, h[:, 0] is one step of the RNN from h0: h[:, 0] = tanh(x[:, 0] Wx + h0 Wh + b).",
+            lambda rng: _seq_inputs(rng, 2, 1, 3, 5),
+        ),
+        Case(
+            "state_only",
+            "only the initial state is non-zero (x = 0, b = 0), T = 4",
+            "Each step must start from the state the previous step produced, the first from h0.",
+            lambda rng: _seq_inputs(rng, 2, 4, 3, 5, x=False, b=False),
+        ),
+        Case(
+            "all_terms",
+            "N=2, T=4, D=3, H=5",
+            "Check the loop over time: h[:, t] = tanh(x[:, t] Wx + h[:, t-1] Wh + b), with h[:, -1] = h0 at t = 0.",
+            lambda rng: _seq_inputs(rng, 2, 4, 3, 5),
+        ),
+    ),
+    hidden=_forward_hidden,
+    mistakes=(
+        Mistake(
+            "Every step started from h0: pass the state each step produces on to the next step.",
+            _no_carry,
+        ),
+        Mistake(
+            "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
+            "and the last state is included.",
+            _shifted_states,
+        ),
+        Mistake(
+            "Wh is used transposed: with row vectors the recurrent term is h_{t-1} @ Wh.",
+            lambda i: {"h": rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"].T, i["b"])[0]},
+        ),
+    ),
+)
+
+
+# --- rnn_step_backward ----------------------------------------------------------------
+
+
+def _step_backward_run(fns, i, out):
+    out["next_h"], cache = unpack(
+        call(fns, "rnn_step_forward", i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"]),
+        ("next_h", "cache"),
+        "rnn_step_forward",
+    )
+    grads = unpack(call(fns, "rnn_step_backward", i["dnext_h"], cache), STEP_GRADS, "rnn_step_backward")
+    out.update(zip(STEP_GRADS, grads))
+
+
+def _step_backward_reference(i):
+    next_h, cache = rnn_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])
+    return {"next_h": next_h, **dict(zip(STEP_GRADS, rnn_step_backward(i["dnext_h"], cache)))}
+
+
+def _step_grads_from_da(i, da, Wh_back=None):
+    """The step's five gradients for a given gradient ``da`` of the pre-activation."""
+    Wh_back = i["Wh"].T if Wh_back is None else Wh_back
+    return {
+        "dx": da @ i["Wx"].T,
+        "dprev_h": da @ Wh_back,
+        "dWx": i["x"].T @ da,
+        "dWh": i["prev_h"].T @ da,
+        "db": da.sum(axis=0),
+    }
+
+
+def _step_da(i):
+    next_h = np.tanh(_step(i))
+    return i["dnext_h"] * (1 - next_h**2)
+
+
+def _with_dnext_h(inputs, rng, dtype=np.float64):
+    N, H = inputs["prev_h"].shape
+    inputs["dnext_h"] = rng.standard_normal((N, H)).astype(dtype)
+    return inputs
+
+
+def _step_backward_hidden(rng):
+    cases = []
+    for dtype in (np.float64, np.float64, np.float64, np.float32):
+        d = random_dims(rng, N=(1, 5), D=(1, 6), H=(1, 6))
+        cases.append((describe(d, dtype), _with_dnext_h(_step_inputs(rng, dtype=dtype, **d), rng, dtype)))
+    return cases
+
+
+RNN_STEP_BACKWARD = Check(
+    name="rnn_step_backward",
+    assignment=ASSIGNMENT,
+    points=4,
+    functions=("rnn_step_forward", "rnn_step_backward"),
+    outputs={"next_h": "N H", "dx": "N D", "dprev_h": "N H", "dWx": "D H", "dWh": "H H", "db": "H"},
+    forward=("next_h",),
+    run=_step_backward_run,
+    reference=_step_backward_reference,
+    visible=(
+        Case(
+            "small",
+            "N=2, D=3, H=4",
+            "",
+            lambda rng: _with_dnext_h(_step_inputs(rng, 2, 3, 4), rng),
+        ),
+        Case(
+            "saturated",
+            "N=3, D=2, H=4, large inputs (tanh saturated)",
+            "",
+            lambda rng: _with_dnext_h(_step_inputs(rng, 3, 2, 4, scale=4.0), rng),
+        ),
+    ),
+    hidden=_step_backward_hidden,
+    output_hints={
+        "*": "Every gradient is wrong: check da, the gradient of the pre-activation a = x Wx + prev_h Wh + b, first.",
+        "dx": "dx = da Wx^T.",
+        "dprev_h": "dprev_h = da Wh^T.",
+        "dWx": "dWx = x^T da.",
+        "dWh": "dWh = prev_h^T da.",
+        "db": "b is added to every row: db sums da over the batch.",
+    },
+    mistakes=(
+        Mistake(
+            "The gradients skip the tanh: da = dnext_h * (1 - next_h**2), then the products.",
+            lambda i: _step_grads_from_da(i, i["dnext_h"]),
+        ),
+        Mistake(
+            "1 - tanh(next_h)**2 applies tanh twice: next_h is already tanh(a), so tanh'(a) = 1 - next_h**2.",
+            lambda i: _step_grads_from_da(i, i["dnext_h"] * (1 - np.tanh(np.tanh(_step(i))) ** 2)),
+        ),
+        Mistake(
+            "tanh'(a) is 1 - tanh(a)**2 = 1 - next_h**2, not 1 - a**2.",
+            lambda i: _step_grads_from_da(i, i["dnext_h"] * (1 - _step(i) ** 2)),
+        ),
+        Mistake(
+            "dprev_h goes back through Wh transposed: dprev_h = da @ Wh.T.",
+            lambda i: {"dprev_h": _step_da(i) @ i["Wh"]},
+        ),
+        Mistake(
+            "dWh is transposed: dWh = prev_h^T da, an (H, N) @ (N, H) product.",
+            lambda i: {"dWh": _step_da(i).T @ i["prev_h"]},
+        ),
+        Mistake(
+            "db is the sum of da over the batch, not its mean.",
+            lambda i: {"db": _step_da(i).mean(axis=0)},
+        ),
+    ),
+)
+
+
+# --- rnn_backward ---------------------------------------------------------------------
+
+
+def _backward_run(fns, i, out):
+    out["h"], cache = unpack(call(fns, "rnn_forward", i["x"], i["h0"], i["Wx"], i["Wh"], i["b"]), ("h", "cache"), "rnn_forward")
+    grads = unpack(call(fns, "rnn_backward", i["dh"], cache), SEQ_GRADS, "rnn_backward")
+    out.update(zip(SEQ_GRADS, grads))
+
+
+def _backward_reference(i):
+    h, cache = rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])
+    return {"h": h, **dict(zip(SEQ_GRADS, rnn_backward(i["dh"], cache)))}
+
+
+def _bptt_variant(i, *, carry=True, carry_after_derivative=False, dWh_state="previous", forwards=False):
+    """BPTT with one deliberate mistake, to recognise it in a learner's gradients.
+
+    carry=False: no gradient from step t+1; carry_after_derivative: the
+    carried gradient skips the tanh derivative; dWh_state="current": dWh
+    multiplies h_t instead of h_{t-1}; forwards: the loop runs t = 0..T-1.
+    """
+    x, h0, Wx, Wh, dh = i["x"], i["h0"], i["Wx"], i["Wh"], i["dh"]
+    h, _ = rnn_forward(x, h0, Wx, Wh, i["b"])
+    N, T, D = x.shape
+    prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    dx, dWx, dWh = np.zeros_like(x), np.zeros_like(Wx), np.zeros_like(Wh)
+    db, carried = np.zeros_like(i["b"]), np.zeros_like(h0)
+    for t in range(T) if forwards else reversed(range(T)):
+        incoming = dh[:, t] + (carried if carry and not carry_after_derivative else 0)
+        da = incoming * (1 - h[:, t] ** 2)
+        if carry and carry_after_derivative:
+            da = da + carried
+        dx[:, t] = da @ Wx.T
+        dWx += x[:, t].T @ da
+        dWh += (prev[:, t] if dWh_state == "previous" else h[:, t]).T @ da
+        db += da.sum(axis=0)
+        carried = da @ Wh.T
+    return {"dx": dx, "dh0": carried, "dWx": dWx, "dWh": dWh, "db": db}
+
+
+def _with_dh(inputs, rng, dtype=np.float64, only=None):
+    N, T, _ = inputs["x"].shape
+    H = inputs["h0"].shape[1]
+    dh = rng.standard_normal((N, T, H))
+    if only is not None:
+        keep = np.zeros(T, bool)
+        keep[only] = True
+        dh[:, ~keep] = 0
+    inputs["dh"] = dh.astype(dtype)
+    return inputs
+
+
+def _backward_hidden(rng):
+    cases = []
+    for dtype in (np.float64, np.float64, np.float64, np.float32):
+        d = random_dims(rng, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6))
+        cases.append((describe(d, dtype), _with_dh(_seq_inputs(rng, dtype=dtype, **d), rng, dtype)))
+    return cases
+
+
+RNN_BACKWARD = Check(
+    name="rnn_backward",
+    assignment=ASSIGNMENT,
+    points=6,
+    functions=("rnn_forward", "rnn_backward"),
+    outputs={"h": "N T H", "dx": "N T D", "dh0": "N H", "dWx": "D H", "dWh": "H H", "db": "H"},
+    forward=("h",),
+    run=_backward_run,
+    reference=_backward_reference,
+    visible=(
+        Case(
+            "one_step",
+            "one time step (T = 1)",
+            "With T = 1 this is one step backward, as in rnn_step_backward with dnext_h = dh[:, 0].",
+            lambda rng: _with_dh(_seq_inputs(rng, 2, 1, 3, 5), rng),
+        ),
+        Case(
+            "last_loss_only",
+            "a loss on the last state only (dh[:, t] = 0 for t < T-1), T = 4",
+            "The gradient of the last state must flow back through every step, down to dh0.",
+            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 5), rng, only=[3]),
+        ),
+        Case(
+            "every_step",
+            "a loss at every step, N=2, T=4, D=3, H=5",
+            "h_t gets gradient from the loss at t (dh[:, t]) and from step t+1: add both before the tanh derivative.",
+            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 5), rng),
+        ),
+    ),
+    hidden=_backward_hidden,
+    output_hints={
+        "*": "Every gradient is wrong: check da_t = (dh[:, t] + the gradient from step t+1) * (1 - h_t**2) first.",
+        "dWh": "Step t multiplies h_{t-1} (h0 at t = 0) by Wh, so dWh sums h_{t-1}^T da_t.",
+        "db": "db sums da_t over the batch and over time.",
+        "dh0": "dh0 is the gradient step 0 sends back: da_0 Wh^T.",
+    },
+    mistakes=(
+        Mistake(
+            "The gradient from step t+1 is not carried back: at step t use dh[:, t] plus the "
+            "dprev_h that step t+1 returned.",
+            lambda i: _bptt_variant(i, carry=False),
+        ),
+        Mistake(
+            "The carried gradient skips the tanh derivative: da_t = (dh[:, t] + dprev_h) * (1 - h_t**2).",
+            lambda i: _bptt_variant(i, carry_after_derivative=True),
+        ),
+        Mistake(
+            "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0.",
+            lambda i: _bptt_variant(i, forwards=True),
+        ),
+        Mistake(
+            "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t.",
+            lambda i: {"dWh": _bptt_variant(i, dWh_state="current")["dWh"]},
+        ),
+    ),
+)
+
+
+CHECKS = (RNN_STEP_FORWARD, RNN_FORWARD, RNN_STEP_BACKWARD, RNN_BACKWARD)
+
+WRITTEN = (
+    Written("q_gradcheck", ASSIGNMENT, 2, "what the gradient check of one's own functions showed, and why float64"),
+    Written("q_parameter_sharing", ASSIGNMENT, 2, "parameters of an RNN against a window MLP as T grows"),
+)

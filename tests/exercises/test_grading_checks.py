@@ -1,0 +1,266 @@
+"""rnncourse.checks: the registry, the cases, the judge, and the two modes agreeing.
+
+Each graded check must pass a right answer (float64 and float32, any cache),
+give plain NPZ-serialisable cases with random shapes and non-zero biases in
+the hidden set, judge any malformed output without crashing, and give the
+same verdict in the learner's process and across a process boundary.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from exercisetools import (
+    Opaque,
+    check_names,
+    functions_of,
+    in_float32,
+    in_process,
+    out_of_process,
+    right_answers,
+)
+from rnncourse.checks import (
+    CheckFailure,
+    assignment_points,
+    assignments,
+    check,
+    checks_of,
+    get_check,
+    judge,
+    load_arrays,
+    make_cases,
+    run_case,
+    save_arrays,
+    written_of,
+)
+
+CHECKS = check_names()
+RIGHT = right_answers()
+
+
+def test_registry_holds_the_first_three_assignments():
+    assert assignments()[:3] == ("01_sequence_modeling", "02_rnn", "03_bptt")
+    assert len(set(CHECKS)) == len(CHECKS)
+    for a in assignments():
+        assert checks_of(a) and all(c.points > 0 for c in checks_of(a))
+        assert all(w.points > 0 for w in written_of(a))
+
+
+def test_assignment_points_add_up():
+    p = assignment_points("02_rnn")
+    assert p.auto == {"rnn_step_forward": 3, "rnn_forward": 3, "rnn_step_backward": 4, "rnn_backward": 6}
+    assert p.total == p.auto_total + p.manual_total == 20
+    assert "02_rnn: 20 points" in str(p)
+    with pytest.raises(KeyError, match="no assignment called"):
+        assignment_points("99_nothing")
+
+
+@pytest.mark.parametrize("name", CHECKS)
+@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
+def test_a_right_answer_passes(name, hidden):
+    assert in_process(name, RIGHT, hidden=hidden) == (True, "")
+    if hidden:
+        for seed in (11, 12, 13):  # a grader's secret seeds: other random shapes
+            assert out_of_process(name, RIGHT, hidden=True, seed=seed) == (True, "")
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_a_right_float32_answer_passes(name):
+    fns = {f: in_float32(RIGHT[f]) for f in functions_of(name)}
+    assert in_process(name, fns) == (True, "")
+    assert in_process(name, fns, hidden=True) == (True, "")
+
+
+@pytest.mark.parametrize("name", [n for n in CHECKS if len(functions_of(n)) == 2])
+def test_the_cache_is_never_opened(name):
+    forward, backward = functions_of(name)
+
+    def opaque_forward(*args):
+        out, cache = RIGHT[forward](*args)
+        return out, Opaque(cache)
+
+    def opaque_backward(dout, cache):
+        return RIGHT[backward](dout, cache._hidden_value)
+
+    assert in_process(name, {forward: opaque_forward, backward: opaque_backward}) == (True, "")
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_cases_are_plain_data_and_reproducible(name, tmp_path):
+    for hidden in (False, True):
+        cases = make_cases(name, hidden=hidden)
+        assert cases
+        for i, case in enumerate(cases):
+            assert all(isinstance(v, np.ndarray) and not v.dtype.hasobject for v in case.values())
+            save_arrays(tmp_path / f"{i}.npz", case)
+            back = load_arrays(tmp_path / f"{i}.npz")  # allow_pickle=False inside
+            assert back.keys() == case.keys()
+            assert all(np.array_equal(back[k], case[k]) for k in case)
+        again = make_cases(name, hidden=hidden)
+        assert all(np.array_equal(a[k], b[k]) for a, b in zip(cases, again) for k in a)
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_hidden_cases_vary_with_the_seed_and_biases_are_not_zero(name):
+    def shapes(seed):
+        return [tuple(v.shape for k, v in sorted(c.items()) if not k.startswith("_")) for c in make_cases(name, seed, hidden=True)]
+
+    assert len({tuple(shapes(seed)) for seed in range(5)}) > 1
+    for seed in range(5):
+        for case in make_cases(name, seed, hidden=True):
+            if "b" in case:
+                assert np.all(np.abs(case["b"]) >= 0.3)
+
+
+def test_visible_cases_isolate_one_term():
+    cases = {str(c["_label"]): c for c in make_cases("rnn_step_forward")}
+    zero = lambda a: not np.any(a)  # noqa: E731
+    assert zero(cases["bias_only"]["x"]) and zero(cases["bias_only"]["prev_h"]) and not zero(cases["bias_only"]["b"])
+    assert zero(cases["input_only"]["prev_h"]) and zero(cases["input_only"]["b"]) and not zero(cases["input_only"]["x"])
+    assert zero(cases["recurrence_only"]["x"]) and zero(cases["recurrence_only"]["b"])
+
+
+@pytest.mark.parametrize(
+    "outputs, says",
+    [
+        ({}, "no output next_h"),
+        ({"next_h": np.array("text")}, "not an array of numbers"),
+        ({"next_h": np.zeros((2, 4), dtype=np.int64)}, "dtype int64; expected a floating-point array"),
+        ({"next_h": np.zeros((2, 4), dtype=np.float16)}, "expected float32 or float64"),
+        ({"next_h": np.zeros((4, 2))}, "shape (4, 2); expected (N, H) = (2, 4): the transpose?"),
+        ({"next_h": np.full((2, 4), np.nan)}, "next_h is wrong"),
+        ({"_error": np.array("rnn_step_forward raised KeyError: 'x'")}, "raised KeyError"),
+        ({"next_h": "not even an array"}, "not an array of numbers"),
+    ],
+)
+def test_the_judge_answers_malformed_outputs_with_a_verdict(outputs, says):
+    case = make_cases("rnn_step_forward")[0]
+    passed, message = judge("rnn_step_forward", case, outputs)
+    assert not passed
+    assert says in message
+
+
+def test_run_case_reports_exceptions_and_unreadable_returns_as_data():
+    case = make_cases("rnn_step_forward")[0]
+
+    def raises(*args):
+        raise KeyError("x")
+
+    out = run_case("rnn_step_forward", case, {"rnn_step_forward": raises})
+    assert str(out["_error"]).startswith("rnn_step_forward raised KeyError") and str(out["_exception"]) == "KeyError"
+    out = run_case("rnn_step_forward", case, {"rnn_step_forward": lambda *a: (object(), None)})
+    assert "not an array of numbers" in str(out["_error"])
+    out = run_case("rnn_step_forward", case, {"rnn_step_forward": lambda *a: np.zeros((2, 4))})
+    assert "expected 2 values: next_h, cache" in str(out["_error"])
+
+
+def test_the_learner_cannot_change_the_judged_case():
+    case = make_cases("rnn_step_forward")[-1]
+    kept = {k: v.copy() for k, v in case.items()}
+
+    def vandal(x, prev_h, Wx, Wh, b):
+        x[...] = 0
+        b[...] = 0
+        return np.tanh(prev_h @ Wh), None
+
+    run_case("rnn_step_forward", case, {"rnn_step_forward": vandal})
+    assert all(np.array_equal(case[k], kept[k]) for k in case)
+
+
+def test_check_prints_one_line_on_success(capsys):
+    check("rnn_step_forward", RIGHT["rnn_step_forward"])
+    assert capsys.readouterr().out == "rnn_step_forward: all 4 visible cases pass.\n"
+
+
+def test_check_wants_the_functions_it_names():
+    with pytest.raises(TypeError, match=r"check\('rnn_step_backward', rnn_step_forward, rnn_step_backward\)"):
+        check("rnn_step_backward", RIGHT["rnn_step_backward"])
+    with pytest.raises(TypeError, match="wrong order"):
+        check("rnn_step_backward", RIGHT["rnn_step_backward"], RIGHT["rnn_step_forward"])
+    with pytest.raises(KeyError, match="no check called"):
+        check("rnn_stp_forward", RIGHT["rnn_step_forward"])
+
+
+def test_not_implemented_is_raised_as_it_is():
+    def rnn_step_forward(x, prev_h, Wx, Wh, b):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError):
+        check("rnn_step_forward", rnn_step_forward)
+
+
+def test_a_failure_is_an_assertion_error_a_few_lines_long():
+    def rnn_step_forward(x, prev_h, Wx, Wh, b):
+        return np.tanh(x @ Wx + prev_h @ Wh), None
+
+    with pytest.raises(AssertionError) as info:
+        check("rnn_step_forward", rnn_step_forward)
+    assert isinstance(info.value, CheckFailure)
+    lines = str(info.value).splitlines()
+    assert 2 <= len(lines) <= 5
+    assert "only the bias is non-zero" in lines[0] and "bias" in lines[2]
+
+
+LEARNER_MODULE = '''
+import numpy as np
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    return np.tanh(x @ Wx + prev_h @ Wh.T + b), None   # Wh transposed
+
+def rnn_step_backward(dnext_h, cache):
+    raise AssertionError("not reached")
+'''
+
+SANDBOX = '''
+import sys
+from pathlib import Path
+import importlib.util
+from rnncourse.checks import load_arrays, run_case, save_arrays
+
+spec = importlib.util.spec_from_file_location("learner", sys.argv[1])
+learner = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(learner)
+for path in sorted(Path(sys.argv[2]).glob("case_*.npz")):
+    name = sys.argv[3]
+    outputs = run_case(name, load_arrays(path), vars(learner))
+    save_arrays(path.with_name(path.name.replace("case_", "out_")), outputs)
+'''
+
+
+def test_a_real_process_boundary_gives_the_same_verdict(tmp_path):
+    """Cases go to another Python process as NPZ files; outputs come back as NPZ files; we judge."""
+    (tmp_path / "learner.py").write_text(LEARNER_MODULE)
+    (tmp_path / "sandbox.py").write_text(textwrap.dedent(SANDBOX))
+    cases = make_cases("rnn_step_forward", 5, hidden=True)
+    for i, case in enumerate(cases):
+        save_arrays(tmp_path / f"case_{i}.npz", case)
+    subprocess.run(
+        [sys.executable, str(tmp_path / "sandbox.py"), str(tmp_path / "learner.py"), str(tmp_path), "rnn_step_forward"],
+        check=True,
+        timeout=120,
+    )
+    verdicts = [judge("rnn_step_forward", case, load_arrays(tmp_path / f"out_{i}.npz")) for i, case in enumerate(cases)]
+    first_failure = next(v for v in verdicts if not v[0])
+
+    namespace = {}
+    exec(LEARNER_MODULE, namespace)
+    assert in_process("rnn_step_forward", namespace, hidden=True, seed=5) == first_failure
+    assert "Wh is used transposed" in first_failure[1]
+
+
+def test_every_check_declares_what_the_grader_needs():
+    for name in CHECKS:
+        spec = get_check(name)
+        assert spec.name in spec.functions, "the check is named after the function the learner writes"
+        assert spec.visible and spec.outputs and callable(spec.hidden)
+        assert len({c.label for c in spec.visible}) == len(spec.visible)
+
+
+def test_importing_the_checks_does_not_import_torch():
+    # A grader imports rnncourse.checks once per submission, in and out of the sandbox.
+    code = "import sys, rnncourse.checks; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
