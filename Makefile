@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rnncourse-installed
 
-.PHONY: setup book test bench lab exercises freeze clean
+.PHONY: setup book test bench bench-torch lab exercises freeze clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ test:
 # Speed of rnncourse.numpy against torch.nn on the CPU (a benchmark, not a test).
 bench: setup
 	$(BIN)/python benchmarks/numpy_vs_torch.py
+
+# Speed of rnncourse.torch against torch.nn (cuDNN on a GPU); add ARGS="--device cuda".
+bench-torch: setup
+	$(BIN)/python benchmarks/torch_vs_cudnn.py $(ARGS)
 
 # Regenerate the student versions in exercises/ from the nbgrader sources in solutions/.
 exercises: setup
