@@ -699,3 +699,17 @@ def describe(dims, dtype):
     return ", ".join(f"{k}={v}" for k, v in dims.items()) + f", {np.dtype(dtype).name}"
 
 
+def random_cases(rng, make, dtypes, **ranges):
+    """Hidden cases: one per dtype, with dimensions drawn from ``ranges``.
+
+    For each dtype, draws the dimensions (:func:`random_dims`), then the
+    inputs ``make(rng, dtype=dtype, **dims)``, and returns the list of
+    ``(description, inputs)`` pairs that a check's ``hidden`` gives.
+    """
+    cases = []
+    for dtype in dtypes:
+        dims = random_dims(rng, **ranges)
+        cases.append((describe(dims, dtype), make(rng, dtype=dtype, **dims)))
+    return cases
+
+

@@ -13,7 +13,7 @@ import numpy as np
 
 from rnncourse.numpy import clip_grad_norm, clip_grad_norm_global, rnn_backward, rnn_forward, rtrl, truncated_bptt
 
-from ._core import RAISES, Case, Check, Mistake, OutputError, Written, call, describe, nonzero_bias, random_dims, unpack
+from ._core import RAISES, Case, Check, Mistake, OutputError, Written, call, describe, nonzero_bias, random_cases, random_dims, unpack
 
 ASSIGNMENT = "03_bptt"
 
@@ -360,11 +360,9 @@ def _rtrl_precheck(inputs, outputs, expected):
 
 
 def _rtrl_hidden(rng):
-    cases = []
-    for dtype in (np.float64, np.float64, np.float32):
-        d = random_dims(rng, N=(1, 2), T=(1, 5), D=(1, 3), H=(1, 4))
-        cases.append((describe(d, dtype), _rnn_inputs(rng, dtype=dtype, **d)))
-    return cases
+    return random_cases(
+        rng, _rnn_inputs, (np.float64, np.float64, np.float32), N=(1, 2), T=(1, 5), D=(1, 3), H=(1, 4)
+    )
 
 
 RTRL = Check(

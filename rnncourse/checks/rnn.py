@@ -11,7 +11,7 @@ import numpy as np
 
 from rnncourse.numpy import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward, sigmoid
 
-from ._core import Case, Check, Mistake, Written, call, describe, nonzero_bias, random_dims, unpack
+from ._core import Case, Check, Mistake, Written, call, nonzero_bias, random_cases, unpack
 
 ASSIGNMENT = "02_rnn"
 
@@ -63,11 +63,9 @@ def _step(i, Wh=None, Wx=None):
 
 
 def _step_hidden(rng):
-    cases = []
-    for dtype in (np.float64, np.float64, np.float64, np.float32):
-        d = random_dims(rng, N=(1, 5), D=(1, 6), H=(1, 6))
-        cases.append((describe(d, dtype), _step_inputs(rng, dtype=dtype, **d)))
-    return cases
+    return random_cases(
+        rng, _step_inputs, (np.float64, np.float64, np.float64, np.float32), N=(1, 5), D=(1, 6), H=(1, 6)
+    )
 
 
 RNN_STEP_FORWARD = Check(
@@ -143,11 +141,9 @@ def _forward_run(fns, i, out):
 
 
 def _forward_hidden(rng):
-    cases = []
-    for dtype in (np.float64, np.float64, np.float64, np.float32):
-        d = random_dims(rng, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6))
-        cases.append((describe(d, dtype), _seq_inputs(rng, dtype=dtype, **d)))
-    return cases
+    return random_cases(
+        rng, _seq_inputs, (np.float64, np.float64, np.float64, np.float32), N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6)
+    )
 
 
 def _no_carry(i):
@@ -251,11 +247,12 @@ def _with_dnext_h(inputs, rng, dtype=np.float64):
 
 
 def _step_backward_hidden(rng):
-    cases = []
-    for dtype in (np.float64, np.float64, np.float64, np.float32):
-        d = random_dims(rng, N=(1, 5), D=(1, 6), H=(1, 6))
-        cases.append((describe(d, dtype), _with_dnext_h(_step_inputs(rng, dtype=dtype, **d), rng, dtype)))
-    return cases
+    def make(rng, dtype, **dims):
+        return _with_dnext_h(_step_inputs(rng, dtype=dtype, **dims), rng, dtype)
+
+    return random_cases(
+        rng, make, (np.float64, np.float64, np.float64, np.float32), N=(1, 5), D=(1, 6), H=(1, 6)
+    )
 
 
 RNN_STEP_BACKWARD = Check(
@@ -372,11 +369,12 @@ def _with_dh(inputs, rng, dtype=np.float64, only=None):
 
 
 def _backward_hidden(rng):
-    cases = []
-    for dtype in (np.float64, np.float64, np.float64, np.float32):
-        d = random_dims(rng, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6))
-        cases.append((describe(d, dtype), _with_dh(_seq_inputs(rng, dtype=dtype, **d), rng, dtype)))
-    return cases
+    def make(rng, dtype, **dims):
+        return _with_dh(_seq_inputs(rng, dtype=dtype, **dims), rng, dtype)
+
+    return random_cases(
+        rng, make, (np.float64, np.float64, np.float64, np.float32), N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)
+    )
 
 
 RNN_BACKWARD = Check(

@@ -13,7 +13,7 @@ import numpy as np
 
 from rnncourse.numpy import embedding_backward, embedding_forward, temporal_softmax_loss
 
-from ._core import Case, Check, Mistake, Written, call, describe, random_dims, unpack
+from ._core import Case, Check, Mistake, Written, call, describe, random_cases, random_dims, unpack
 
 ASSIGNMENT = "01_sequence_modeling"
 
@@ -88,11 +88,9 @@ def _embedding_inputs(rng, N, T, V, D, dtype=np.float64, high=None):
 
 
 def _embedding_hidden(rng):
-    cases = []
-    for dtype in (np.float64, np.float64, np.float32):
-        d = random_dims(rng, N=(1, 4), T=(1, 6), V=(2, 10), D=(1, 6))
-        cases.append((describe(d, dtype), _embedding_inputs(rng, dtype=dtype, **d)))
-    return cases
+    return random_cases(
+        rng, _embedding_inputs, (np.float64, np.float64, np.float32), N=(1, 4), T=(1, 6), V=(2, 10), D=(1, 6)
+    )
 
 
 EMBEDDING_FORWARD = Check(
@@ -160,11 +158,9 @@ def _embedding_backward_inputs(rng, N, T, V, D, dtype=np.float64, idx=None):
 
 
 def _embedding_backward_hidden(rng):
-    cases = []
-    for dtype in (np.float64, np.float64, np.float32):
-        d = random_dims(rng, N=(2, 4), T=(2, 6), V=(2, 6), D=(1, 5))  # small V: ids repeat
-        cases.append((describe(d, dtype), _embedding_backward_inputs(rng, dtype=dtype, **d)))
-    return cases
+    return random_cases(
+        rng, _embedding_backward_inputs, (np.float64, np.float64, np.float32), N=(2, 4), T=(2, 6), V=(2, 6), D=(1, 5)
+    )  # small V: ids repeat
 
 
 EMBEDDING_BACKWARD = Check(
@@ -246,11 +242,9 @@ def _perfect(rng):
 
 
 def _perplexity_hidden(rng):
-    cases = []
-    for dtype in (np.float64, np.float64, np.float32):
-        d = random_dims(rng, N=(1, 4), T=(2, 7), V=(2, 9))
-        cases.append((describe(d, dtype), _perplexity_inputs(rng, dtype=dtype, **d)))
-    return cases
+    return random_cases(
+        rng, _perplexity_inputs, (np.float64, np.float64, np.float32), N=(1, 4), T=(2, 7), V=(2, 9)
+    )
 
 
 PERPLEXITY = Check(
