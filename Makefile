@@ -42,8 +42,11 @@ bench-torch: setup
 exercises: setup
 	$(BIN)/python scripts/generate_exercises.py
 
+# JupyterLab on the exercises. Its "Python 3" kernel is the course's environment: a kernel
+# whose command is "python" runs the Python of the Jupyter that starts it, here .venv/bin/python.
+# nbgrader's Validate button is in each notebook's toolbar. (tests/browser/test_lab.py drives this.)
 lab: setup
-	$(BIN)/jupyter lab exercises
+	$(BIN)/jupyter lab --ServerApp.root_dir=exercises $(if $(filter 0,$(shell id -u)),--allow-root)
 
 freeze:
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt.new

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the browser test (tests/browser) needs:
+# Debian packages the browser test (tests/browser) and the grader's tests (tests/grader) need:
 #   chromium         the headless browser that opens the built site
 #   chromium-driver  chromedriver, through which Selenium drives it
 #   fonts-noto-cjk   fonts with Chinese glyphs (the book gives Chinese terms)
+#   bubblewrap       the sandbox in which `rnncourse grade` runs student code (tests/grader)
 # Installs only what is missing, with apt-get; does nothing if all are there.
 set -euo pipefail
 
-packages=(chromium chromium-driver fonts-noto-cjk)
+packages=(chromium chromium-driver fonts-noto-cjk bubblewrap)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
