@@ -21,7 +21,7 @@ module per assignment declares its checks and written questions
 module and add it to ``_ASSIGNMENT_MODULES`` below.
 """
 
-from . import bptt, rnn, sequence_modeling
+from . import applications, attention, bptt, gru, lstm, rnn, sequence_modeling
 from ._core import (
     AssignmentPoints,
     Case,
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 # In course order.
-_ASSIGNMENT_MODULES = (sequence_modeling, rnn, bptt)
+_ASSIGNMENT_MODULES = (sequence_modeling, rnn, bptt, lstm, gru, attention, applications)
 
 for _module in _ASSIGNMENT_MODULES:
     register(_module.ASSIGNMENT, _module.CHECKS, _module.WRITTEN)

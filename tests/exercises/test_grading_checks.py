@@ -78,12 +78,15 @@ def test_a_right_float32_answer_passes(name):
 def test_the_cache_is_never_opened(name):
     forward, backward = functions_of(name)
 
+    # A forward returns its outputs, then the cache: (out, cache), (next_h, next_c, cache) for the
+    # LSTM step, (context, weights, cache) for attention; a backward takes the douts, then the cache.
     def opaque_forward(*args):
-        out, cache = RIGHT[forward](*args)
-        return out, Opaque(cache)
+        *outs, cache = RIGHT[forward](*args)
+        return (*outs, Opaque(cache))
 
-    def opaque_backward(dout, cache):
-        return RIGHT[backward](dout, cache._hidden_value)
+    def opaque_backward(*args):
+        *douts, cache = args
+        return RIGHT[backward](*douts, cache._hidden_value)
 
     assert in_process(name, {forward: opaque_forward, backward: opaque_backward}) == (True, "")
 

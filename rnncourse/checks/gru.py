@@ -1,0 +1,649 @@
+"""Checks of assignment 05, the GRU: step and sequence, forward and backward.
+
+The learner writes the twins of :func:`rnncourse.numpy.gru_step_forward`,
+:func:`~rnncourse.numpy.gru_forward`, :func:`~rnncourse.numpy.gru_step_backward`
+and :func:`~rnncourse.numpy.gru_backward` in PyTorch's convention only (the
+reference's default ``reset_after=True``, which the learner's functions do
+not take): gates stacked ``r, z, n``, the reset gate applied *after* the
+hidden matrix product, ``n = tanh(x Wxn + bxn + r * (h Whn + bhn))``, and
+``h' = (1 - z) * n + z * h``.
+
+Visible forward cases switch on one term at a time (only the input, only the
+recurrence, only the biases) and saturate the update gate so that the state
+must be kept; the known mistakes are the other conventions of the literature
+(the opposite weighting of the update gate, the reset gate before the
+product as in Cho et al. 2014) and their slips (``b_hn`` outside the reset
+gate's product, ``r`` and ``z`` swapped). The hidden cases take their truth
+from ``torch.nn.GRU`` / ``torch.nn.GRUCell`` in float64 when PyTorch is
+installed (imported only then, inside the reference), and from
+:mod:`rnncourse.numpy` otherwise.
+"""
+
+import numpy as np
+
+from rnncourse.numpy import gru_backward, gru_forward, gru_step_backward, gru_step_forward, sigmoid
+
+from rnncourse.testing import TOLERANCES
+
+from ._core import Case, Check, Mistake, Written, call, nonzero_bias, random_cases, unpack
+
+ASSIGNMENT = "05_gru"
+
+GATES = "rzn"
+STEP_GRADS = ("dx", "dprev_h", "dWx", "dWh", "dbx", "dbh")
+SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "dbx", "dbh")
+
+# Input key of the hidden cases: their truth comes from torch.nn (in float64) when PyTorch is installed.
+TORCH_TRUTH = "truth_from_torch"
+
+
+# --- inputs ---------------------------------------------------------------------------
+
+
+def _params(rng, D, H, dtype=np.float64):
+    return {
+        "Wx": (0.6 * rng.standard_normal((D, 3 * H))).astype(dtype),
+        "Wh": (0.6 * rng.standard_normal((H, 3 * H))).astype(dtype),
+        "bx": nonzero_bias(rng, 3 * H, dtype),
+        "bh": nonzero_bias(rng, 3 * H, dtype),
+    }
+
+
+def _step_inputs(rng, N, D, H, dtype=np.float64, *, x=True, prev_h=True, biases=True, update_bias=None):
+    """Inputs of one step; a term switched off is zero (its weights stay random).
+
+    ``update_bias``: the z block of ``bx`` set to this value and that of ``bh`` to 0.
+    """
+    p = _params(rng, D, H, dtype)
+    if not biases:
+        p["bx"], p["bh"] = np.zeros(3 * H, dtype), np.zeros(3 * H, dtype)
+    if update_bias is not None:
+        p["bx"][H : 2 * H], p["bh"][H : 2 * H] = update_bias, 0
+    xs = rng.standard_normal((N, D)) if x else np.zeros((N, D))
+    hs = rng.uniform(-1, 1, (N, H)) if prev_h else np.zeros((N, H))
+    return {"x": xs.astype(dtype), "prev_h": hs.astype(dtype), **p}
+
+
+def _seq_inputs(rng, N, T, D, H, dtype=np.float64, *, x=True, biases=True, update_bias=None):
+    p = _params(rng, D, H, dtype)
+    if not biases:
+        p["bx"], p["bh"] = np.zeros(3 * H, dtype), np.zeros(3 * H, dtype)
+    if update_bias is not None:
+        p["bx"][H : 2 * H], p["bh"][H : 2 * H] = update_bias, 0
+    xs = rng.standard_normal((N, T, D)) if x else np.zeros((N, T, D))
+    return {"x": xs.astype(dtype), "h0": rng.uniform(-1, 1, (N, H)).astype(dtype), **p}
+
+
+def _with_dnext_h(inputs, rng, dtype=np.float64):
+    N, H = inputs["prev_h"].shape
+    inputs["dnext_h"] = rng.standard_normal((N, H)).astype(dtype)
+    return inputs
+
+
+def _with_dh(inputs, rng, dtype=np.float64, only=None):
+    N, T, _ = inputs["x"].shape
+    H = inputs["h0"].shape[1]
+    dh = rng.standard_normal((N, T, H))
+    if only is not None:
+        keep = np.zeros(T, bool)
+        keep[only] = True
+        dh[:, ~keep] = 0
+    inputs["dh"] = dh.astype(dtype)
+    return inputs
+
+
+def _hidden_cases(rng, make, **ranges):
+    """Random shapes and non-zero biases, three float64 cases and one float32; truth from torch."""
+    cases = random_cases(rng, make, (np.float64, np.float64, np.float64, np.float32), **ranges)
+    for _, inputs in cases:
+        inputs[TORCH_TRUTH] = np.array(True)
+    return cases
+
+
+# --- the GRU written out, with the mistakes a learner makes ---------------------------
+
+
+def _split(a, H):
+    return a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+
+
+def _transposed_blocks(Wh):
+    """``Wh`` with each gate's (H, H) block transposed: a learner who reads torch's layout block by block."""
+    H = Wh.shape[0]
+    return np.concatenate([Wh[:, k * H : (k + 1) * H].T for k in range(3)], axis=1)
+
+
+def _step(x, prev_h, Wx, Wh, bx, bh, *, weighting="torch", reset="after", bhn="inside", order=GATES,
+          Wh_blocks_transposed=False):  # fmt: skip
+    """``next_h`` of one step and what its backward needs, with one of the mistakes a learner makes.
+
+    weighting="swapped": h' = z * n + (1 - z) * h; reset="before": Cho et al.'s
+    n = tanh(x Wxn + bxn + (r * h) Whn + bhn); bhn="outside": b_hn added
+    outside the reset gate's product, "dropped": not added at all;
+    order="zrn": the first two blocks read the other way round.
+    """
+    H = prev_h.shape[1]
+    if Wh_blocks_transposed:
+        Wh = _transposed_blocks(Wh)
+    ax, ah = x @ Wx + bx, prev_h @ Wh + bh
+    ax_r, ax_z, ax_n = _split(ax, H)
+    ah_r, ah_z, ah_n = _split(ah, H)
+    if order == "zrn":
+        ax_r, ax_z, ah_r, ah_z = ax_z, ax_r, ah_z, ah_r
+    r, z = sigmoid(ax_r + ah_r), sigmoid(ax_z + ah_z)
+    b_hn = bh[2 * H :]
+    if reset == "before":
+        n = np.tanh(ax_n + (r * prev_h) @ Wh[:, 2 * H :] + b_hn)
+    elif bhn == "outside":
+        n = np.tanh(ax_n + b_hn + r * (ah_n - b_hn))
+    elif bhn == "dropped":
+        n = np.tanh(ax_n + r * (ah_n - b_hn))
+    else:
+        n = np.tanh(ax_n + r * ah_n)
+    next_h = z * n + (1 - z) * prev_h if weighting == "swapped" else (1 - z) * n + z * prev_h
+    return next_h, (r, z, n, ah_n)
+
+
+def _step_h(i, **mistake):
+    return {"next_h": _step(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"], **mistake)[0]}
+
+
+def _cell_backward(x, prev_h, Wx, Wh, bx, bh, dnext_h, *, direct=True, r_on_hidden_n=True, dz_sign=1.0,
+                   bhn_in_dr=True, dbh_is_dbx=False, dWh_from_next_h=False):  # fmt: skip
+    """The six gradients of one step, with one of the mistakes a learner makes.
+
+    direct=False: dprev_h misses dnext_h * z; r_on_hidden_n=False: the hidden
+    side's n block gets da_n instead of da_n * r; dz_sign=-1: dz with
+    (n - prev_h); bhn_in_dr=False: da_r uses prev_h Whn without b_hn;
+    dbh_is_dbx: dbh copied from dbx; dWh_from_next_h: dWh multiplies the
+    state after the step instead of prev_h.
+    """
+    H = prev_h.shape[1]
+    next_h, (r, z, n, ah_n) = _step(x, prev_h, Wx, Wh, bx, bh)
+    da_n = dnext_h * (1 - z) * (1 - n**2)
+    da_z = dz_sign * dnext_h * (prev_h - n) * z * (1 - z)
+    da_r = da_n * (ah_n if bhn_in_dr else ah_n - bh[2 * H :]) * r * (1 - r)
+    dax = np.concatenate([da_r, da_z, da_n], axis=1)
+    dah = np.concatenate([da_r, da_z, da_n * r if r_on_hidden_n else da_n], axis=1)
+    return {
+        "dx": dax @ Wx.T,
+        "dprev_h": dah @ Wh.T + (dnext_h * z if direct else 0),
+        "dWx": x.T @ dax,
+        "dWh": (next_h if dWh_from_next_h else prev_h).T @ dah,
+        "dbx": dax.sum(axis=0),
+        "dbh": dax.sum(axis=0) if dbh_is_dbx else dah.sum(axis=0),
+    }
+
+
+def _step_grads(i, **mistake):
+    return _cell_backward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"], i["dnext_h"], **mistake)
+
+
+def _sequence(x, h0, Wx, Wh, bx, bh, *, carry=True, **mistake):
+    """The states ``h (N, T, H)`` over a sequence, with a mistake of :func:`_step` or no carried state."""
+    h, prev_h = np.zeros(x.shape[:2] + h0.shape[1:]), h0
+    for t in range(x.shape[1]):
+        h[:, t] = _step(x[:, t], prev_h if carry else h0, Wx, Wh, bx, bh, **mistake)[0]
+        prev_h = h[:, t]
+    return h
+
+
+def _bptt(i, *, carry=True, forwards=False, dWh_state="previous", direct=True):
+    """Backpropagation through time with one deliberate mistake, to recognise it in a learner's gradients.
+
+    carry=False: no gradient from step t+1; forwards: the loop runs
+    t = 0..T-1; dWh_state="current": dWh multiplies h_t instead of h_{t-1};
+    direct=False: the carried gradient misses the direct path dh_t * z_t.
+    """
+    x, h0, Wx, Wh, bx, bh, dh = i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], i["dh"]
+    T = x.shape[1]
+    h = _sequence(x, h0, Wx, Wh, bx, bh)
+    prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    grads = {"dx": np.zeros_like(x), "dWx": np.zeros_like(Wx), "dWh": np.zeros_like(Wh),
+             "dbx": np.zeros_like(bx), "dbh": np.zeros_like(bh)}  # fmt: skip
+    carried = np.zeros_like(h0)
+    for t in range(T) if forwards else reversed(range(T)):
+        g = _cell_backward(x[:, t], prev[:, t], Wx, Wh, bx, bh, dh[:, t] + (carried if carry else 0),
+                           direct=direct, dWh_from_next_h=dWh_state == "current")  # fmt: skip
+        grads["dx"][:, t] = g["dx"]
+        for k in ("dWx", "dWh", "dbx", "dbh"):
+            grads[k] += g[k]
+        carried = g["dprev_h"]
+    return {**grads, "dh0": carried}
+
+
+def _changed(compute, **mistake):
+    """A mistake's outputs: ``compute(i, **mistake)``, keeping only the outputs it changes on the case.
+
+    The judge reads every output a mistake returns as one the mistake changes,
+    and recognises the mistake only if each of them is wrong; an output the
+    mistake leaves right on this case (dx and dWx when only the hidden side's
+    gradient is wrong, everything but dh0 when T = 1) must be left out.
+    """
+
+    def outputs(i):
+        right = compute(i)
+        wrong = compute(i, **mistake)
+        return {k: v for k, v in wrong.items() if not np.allclose(v, right[k], **TOLERANCES[np.dtype(np.float64)])}
+
+    return outputs
+
+
+# --- the truth from torch.nn (hidden cases) -------------------------------------------
+
+
+def _torch_truth(i):
+    """Whether this case takes its truth from torch.nn: a hidden case, with PyTorch installed."""
+    if not bool(i.get(TORCH_TRUTH, False)):
+        return False
+    try:
+        import torch  # noqa: F401 - only on the trusted side, only for the hidden cases
+    except ImportError:
+        return False
+    return True
+
+
+def _torch_gru(i, *, step, backward):
+    """The outputs (and gradients) of torch.nn.GRUCell (``step``) or torch.nn.GRU, in float64."""
+    import torch
+
+    D, H = i["Wx"].shape[0], i["Wh"].shape[0]
+    with torch.random.fork_rng(devices=[]):  # the weights are ours: leave the learner's torch RNG as it was
+        module = (torch.nn.GRUCell(D, H) if step else torch.nn.GRU(D, H, batch_first=True)).double()
+    suffix = "" if step else "_l0"
+    W_ih, W_hh = getattr(module, "weight_ih" + suffix), getattr(module, "weight_hh" + suffix)
+    b_ih, b_hh = getattr(module, "bias_ih" + suffix), getattr(module, "bias_hh" + suffix)
+    with torch.no_grad():  # ours are the transposes of torch's weights
+        W_ih.copy_(torch.tensor(i["Wx"].T))
+        W_hh.copy_(torch.tensor(i["Wh"].T))
+        b_ih.copy_(torch.tensor(i["bx"]))
+        b_hh.copy_(torch.tensor(i["bh"]))
+
+    def tensor(name):
+        return torch.tensor(i[name], dtype=torch.float64, requires_grad=True)
+
+    if step:
+        x, prev_h = tensor("x"), tensor("prev_h")
+        next_h = module(x, prev_h)
+        out = {"next_h": next_h}
+        if backward:
+            (next_h * torch.tensor(i["dnext_h"])).sum().backward()
+            out.update(dx=x.grad, dprev_h=prev_h.grad)
+    else:
+        x, h0 = tensor("x"), tensor("h0")
+        h, _ = module(x, h0[None])
+        out = {"h": h}
+        if backward:
+            (h * torch.tensor(i["dh"])).sum().backward()
+            out.update(dx=x.grad, dh0=h0.grad)
+    if backward:
+        out.update(dWx=W_ih.grad.T, dWh=W_hh.grad.T, dbx=b_ih.grad, dbh=b_hh.grad)
+    return {k: v.detach().numpy().copy() for k, v in out.items()}
+
+
+# --- gru_step_forward -----------------------------------------------------------------
+
+
+def _step_forward_run(fns, i, out):
+    out["next_h"], _ = unpack(
+        call(fns, "gru_step_forward", i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"]),
+        ("next_h", "cache"),
+        "gru_step_forward",
+    )
+
+
+def _step_forward_reference(i):
+    if _torch_truth(i):
+        return _torch_gru(i, step=True, backward=False)
+    return {"next_h": gru_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"])[0]}
+
+
+def _step_hidden(rng):
+    return _hidden_cases(rng, _step_inputs, N=(1, 5), D=(1, 6), H=(1, 6))
+
+
+GRU_STEP_FORWARD = Check(
+    name="gru_step_forward",
+    assignment=ASSIGNMENT,
+    points=3,
+    functions=("gru_step_forward",),
+    outputs={"next_h": "N H"},
+    run=_step_forward_run,
+    reference=_step_forward_reference,
+    visible=(
+        Case(
+            "input_only",
+            "only the input term (prev_h = 0, bx = bh = 0)",
+            "Check the input side x Wx, (N, D) @ (D, 3H), split into the blocks r, z, n, and the last line: "
+            "with prev_h = 0, next_h = (1 - z) * n.",
+            lambda rng: _step_inputs(rng, 2, 3, 4, prev_h=False, biases=False),
+        ),
+        Case(
+            "recurrence_only",
+            "only the recurrent term (x = 0, bx = bh = 0)",
+            "Check the hidden side prev_h Wh, (N, H) @ (H, 3H), and where r acts: n = tanh(r * (prev_h Whn)) here, "
+            "the reset gate multiplies the product.",
+            lambda rng: _step_inputs(rng, 2, 3, 4, x=False, biases=False),
+        ),
+        Case(
+            "bias_only",
+            "only the biases are non-zero (x = 0, prev_h = 0)",
+            "Check the biases: here n = tanh(bxn + r * bhn), b_hn inside the reset gate's product, "
+            "and next_h = (1 - z) * n.",
+            lambda rng: _step_inputs(rng, 2, 3, 4, x=False, prev_h=False),
+        ),
+        Case(
+            "keep_state",
+            "update gate saturated (z block of bx = 10, so z = 1)",
+            "With z = 1 the state is kept: next_h = (1 - z) * n + z * prev_h must be prev_h.",
+            lambda rng: _step_inputs(rng, 2, 3, 4, update_bias=10.0),
+        ),
+        Case(
+            "all_terms",
+            "all the terms together",
+            "Each term alone is right; check how they combine: r and z from x Wx + bx + prev_h Wh + bh, "
+            "n = tanh(x Wxn + bxn + r * (prev_h Whn + bhn)), next_h = (1 - z) * n + z * prev_h.",
+            lambda rng: _step_inputs(rng, 2, 3, 4),
+        ),
+    ),
+    hidden=_step_hidden,
+    mistakes=(
+        Mistake(
+            "The update gate weighs the other way round: in PyTorch's convention next_h = (1 - z) * n + z * prev_h "
+            "(z = 1 keeps the old state), not z * n + (1 - z) * prev_h.",
+            _changed(_step_h, weighting="swapped"),
+        ),
+        Mistake(
+            "b_hn is added outside the reset gate's product: n = tanh(x Wxn + bxn + r * (prev_h Whn + bhn)); "
+            "bx and bh cannot be added together for the n block.",
+            _changed(_step_h, bhn="outside"),
+        ),
+        Mistake(
+            "The reset gate is applied before the product, (r * prev_h) Whn, as in Cho et al. (2014). "
+            "PyTorch applies it after: r * (prev_h Whn + bhn).",
+            _changed(_step_h, reset="before"),
+        ),
+        Mistake(
+            "r and z are swapped: the blocks are stacked r, z, n, so the reset gate comes from the first H columns "
+            "and the update gate from the next H.",
+            _changed(_step_h, order="zrn"),
+        ),
+        Mistake(
+            "b_hn is missing: n = tanh(x Wxn + bxn + r * (prev_h Whn + bhn)).",
+            _changed(_step_h, bhn="dropped"),
+        ),
+        Mistake(
+            "Each gate's block of Wh is used transposed: with row vectors the hidden side is prev_h @ Wh, "
+            "Wh as it is (H, 3H).",
+            _changed(_step_h, Wh_blocks_transposed=True),
+        ),
+    ),
+)
+
+
+# --- gru_forward ----------------------------------------------------------------------
+
+
+def _forward_run(fns, i, out):
+    out["h"], _ = unpack(
+        call(fns, "gru_forward", i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"]), ("h", "cache"), "gru_forward"
+    )
+
+
+def _forward_reference(i):
+    if _torch_truth(i):
+        return _torch_gru(i, step=False, backward=False)
+    return {"h": gru_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])[0]}
+
+
+def _forward_hidden(rng):
+    return _hidden_cases(rng, _seq_inputs, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6))
+
+
+def _sequence_h(i, **mistake):
+    return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], **mistake)}
+
+
+def _shifted_states(i):
+    """h[:, t] holds the state before step t: [h0, h_1, ..., h_{T-1}]."""
+    h = _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])
+    return {"h": np.concatenate([i["h0"][:, None], h[:, :-1]], axis=1)}
+
+
+GRU_FORWARD = Check(
+    name="gru_forward",
+    assignment=ASSIGNMENT,
+    points=3,
+    functions=("gru_forward",),
+    outputs={"h": "N T H"},
+    run=_forward_run,
+    reference=_forward_reference,
+    visible=(
+        Case(
+            "one_step",
+            "one time step (T = 1)",
+            "With T = 1, h[:, 0] is one step of the GRU from h0: gru_step_forward(x[:, 0], h0, Wx, Wh, bx, bh).",
+            lambda rng: _seq_inputs(rng, 2, 1, 3, 4),
+        ),
+        Case(
+            "state_only",
+            "only the initial state is non-zero (x = 0, bx = bh = 0), T = 4",
+            "Each step must start from the state the previous step produced, the first from h0.",
+            lambda rng: _seq_inputs(rng, 2, 4, 3, 4, x=False, biases=False),
+        ),
+        Case(
+            "all_terms",
+            "N=2, T=4, D=3, H=4",
+            "Check the loop over time: h[:, t] = the step applied to x[:, t] and h[:, t-1], with h[:, -1] = h0 at t = 0.",
+            lambda rng: _seq_inputs(rng, 2, 4, 3, 4),
+        ),
+    ),
+    hidden=_forward_hidden,
+    mistakes=(
+        Mistake(
+            "Every step started from h0: pass the state each step produces on to the next step.",
+            _changed(_sequence_h, carry=False),
+        ),
+        Mistake(
+            "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
+            "and the last state is included.",
+            _shifted_states,
+        ),
+        Mistake(
+            "The update gate weighs the other way round: next_h = (1 - z) * n + z * prev_h.",
+            _changed(_sequence_h, weighting="swapped"),
+        ),
+        Mistake(
+            "The reset gate is applied before the product, as in Cho et al. (2014); PyTorch's is "
+            "r * (h Whn + bhn).",
+            _changed(_sequence_h, reset="before"),
+        ),
+    ),
+)
+
+
+# --- gru_step_backward ----------------------------------------------------------------
+
+
+def _step_backward_run(fns, i, out):
+    out["next_h"], cache = unpack(
+        call(fns, "gru_step_forward", i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"]),
+        ("next_h", "cache"),
+        "gru_step_forward",
+    )
+    grads = unpack(call(fns, "gru_step_backward", i["dnext_h"], cache), STEP_GRADS, "gru_step_backward")
+    out.update(zip(STEP_GRADS, grads))
+
+
+def _step_backward_reference(i):
+    if _torch_truth(i):
+        return _torch_gru(i, step=True, backward=True)
+    next_h, cache = gru_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"])
+    return {"next_h": next_h, **dict(zip(STEP_GRADS, gru_step_backward(i["dnext_h"], cache)))}
+
+
+def _step_backward_hidden(rng):
+    def make(rng, dtype, **dims):
+        return _with_dnext_h(_step_inputs(rng, dtype=dtype, **dims), rng, dtype)
+
+    return _hidden_cases(rng, make, N=(1, 5), D=(1, 6), H=(1, 6))
+
+
+GRU_STEP_BACKWARD = Check(
+    name="gru_step_backward",
+    assignment=ASSIGNMENT,
+    points=4,
+    functions=("gru_step_forward", "gru_step_backward"),
+    outputs={"next_h": "N H", "dx": "N D", "dprev_h": "N H", "dWx": "D 3H", "dWh": "H 3H", "dbx": "3H", "dbh": "3H"},
+    forward=("next_h",),
+    run=_step_backward_run,
+    reference=_step_backward_reference,
+    visible=(
+        Case(
+            "keep_state",
+            "update gate almost 1 (z block of bx = 4): most of dnext_h goes straight to dprev_h",
+            "next_h = (1 - z) * n + z * prev_h uses prev_h directly: dprev_h = dnext_h * z + (the products with Wh).",
+            lambda rng: _with_dnext_h(_step_inputs(rng, 2, 3, 4, update_bias=4.0), rng),
+        ),
+        Case(
+            "small",
+            "N=2, D=3, H=4",
+            "",
+            lambda rng: _with_dnext_h(_step_inputs(rng, 2, 3, 4), rng),
+        ),
+        Case(
+            "larger_inputs",
+            "N=3, D=2, H=4, larger inputs",
+            "",
+            lambda rng: _with_dnext_h({**_step_inputs(rng, 3, 2, 4), "x": 3 * rng.standard_normal((3, 2))}, rng),
+        ),
+    ),
+    hidden=_step_backward_hidden,
+    output_hints={
+        "*": "Every gradient is wrong: check the gate gradients da_n = dnext_h * (1 - z) * (1 - n**2), "
+        "da_z = dnext_h * (prev_h - n) * z * (1 - z) and da_r first.",
+        "dx": "dx = [da_r, da_z, da_n] Wx^T.",
+        "dprev_h": "dprev_h = dnext_h * z + [da_r, da_z, da_n * r] Wh^T.",
+        "dWx": "dWx = x^T [da_r, da_z, da_n].",
+        "dWh": "dWh = prev_h^T [da_r, da_z, da_n * r]: on the hidden side the n block is multiplied by r.",
+        "dbx": "dbx sums [da_r, da_z, da_n] over the batch.",
+        "dbh": "dbh sums [da_r, da_z, da_n * r] over the batch: b_hn sits inside the reset gate's product.",
+    },
+    mistakes=(
+        Mistake(
+            "dprev_h misses the direct path: next_h = (1 - z) * n + z * prev_h uses prev_h itself, so "
+            "dprev_h = dnext_h * z + [da_r, da_z, da_n * r] Wh^T.",
+            _changed(_step_grads, direct=False),
+        ),
+        Mistake(
+            "On the hidden side the n block is multiplied by r: its gradient is da_n * r, in dWh, dbh and dprev_h.",
+            _changed(_step_grads, r_on_hidden_n=False),
+        ),
+        Mistake(
+            "da_z has the wrong sign: next_h = (1 - z) * n + z * prev_h, so d next_h / dz = prev_h - n.",
+            _changed(_step_grads, dz_sign=-1.0),
+        ),
+        Mistake(
+            "da_r misses b_hn: n = tanh(... + r * (prev_h Whn + bhn)), so da_r = da_n * (prev_h Whn + bhn) * r * (1 - r).",
+            _changed(_step_grads, bhn_in_dr=False),
+        ),
+        Mistake(
+            "dbh is not dbx: on the hidden side the n block's gradient is da_n * r, so dbh = sum of [da_r, da_z, da_n * r].",
+            _changed(_step_grads, dbh_is_dbx=True),
+        ),
+    ),
+)
+
+
+# --- gru_backward ---------------------------------------------------------------------
+
+
+def _backward_run(fns, i, out):
+    out["h"], cache = unpack(
+        call(fns, "gru_forward", i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"]), ("h", "cache"), "gru_forward"
+    )
+    grads = unpack(call(fns, "gru_backward", i["dh"], cache), SEQ_GRADS, "gru_backward")
+    out.update(zip(SEQ_GRADS, grads))
+
+
+def _backward_reference(i):
+    if _torch_truth(i):
+        return _torch_gru(i, step=False, backward=True)
+    h, cache = gru_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])
+    return {"h": h, **dict(zip(SEQ_GRADS, gru_backward(i["dh"], cache)))}
+
+
+def _backward_hidden(rng):
+    def make(rng, dtype, **dims):
+        return _with_dh(_seq_inputs(rng, dtype=dtype, **dims), rng, dtype)
+
+    return _hidden_cases(rng, make, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6))
+
+
+GRU_BACKWARD = Check(
+    name="gru_backward",
+    assignment=ASSIGNMENT,
+    points=6,
+    functions=("gru_forward", "gru_backward"),
+    outputs={"h": "N T H", "dx": "N T D", "dh0": "N H", "dWx": "D 3H", "dWh": "H 3H", "dbx": "3H", "dbh": "3H"},
+    forward=("h",),
+    run=_backward_run,
+    reference=_backward_reference,
+    visible=(
+        Case(
+            "one_step",
+            "one time step (T = 1)",
+            "With T = 1 this is one step backward, as in gru_step_backward with dnext_h = dh[:, 0].",
+            lambda rng: _with_dh(_seq_inputs(rng, 2, 1, 3, 4), rng),
+        ),
+        Case(
+            "last_loss_only",
+            "a loss on the last state only (dh[:, t] = 0 for t < T-1), T = 4",
+            "The gradient of the last state must flow back through every step, down to dh0.",
+            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 4), rng, only=[3]),
+        ),
+        Case(
+            "every_step",
+            "a loss at every step, N=2, T=4, D=3, H=4",
+            "h_t gets gradient from the loss at t (dh[:, t]) and from step t+1: add both, then go through the step.",
+            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 4), rng),
+        ),
+    ),
+    hidden=_backward_hidden,
+    output_hints={
+        "*": "Every gradient is wrong: at step t use dnext_h = dh[:, t] + the dprev_h that step t+1 returned "
+        "(zeros at the last step).",
+        "dWh": "Step t multiplies h_{t-1} (h0 at t = 0) by Wh, so dWh sums h_{t-1}^T [da_r, da_z, da_n * r] over time.",
+        "dbx": "dbx sums [da_r, da_z, da_n] over the batch and over time.",
+        "dbh": "dbh sums [da_r, da_z, da_n * r] over the batch and over time.",
+        "dh0": "dh0 is the dprev_h that step 0 sends back.",
+    },
+    mistakes=(
+        Mistake(
+            "The gradient from step t+1 is not carried back: at step t use dh[:, t] plus the "
+            "dprev_h that step t+1 returned.",
+            _changed(_bptt, carry=False),
+        ),
+        Mistake(
+            "The carried gradient misses the direct path: h_t = (1 - z_t) * n_t + z_t * h_{t-1}, so step t "
+            "sends back dh_t * z_t besides the products with Wh.",
+            _changed(_bptt, direct=False),
+        ),
+        Mistake(
+            "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0.",
+            _changed(_bptt, forwards=True),
+        ),
+        Mistake(
+            "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t.",
+            _changed(_bptt, dWh_state="current"),
+        ),
+    ),
+)
+
+
+CHECKS = (GRU_STEP_FORWARD, GRU_FORWARD, GRU_STEP_BACKWARD, GRU_BACKWARD)
+
+WRITTEN = (
+    Written("q_update_weighting", ASSIGNMENT, 2, "the two weightings of the update gate in the literature"),
+    Written("q_reset_position", ASSIGNMENT, 2, "when resetting before and after the product differ, and why torch resets after"),
+)
