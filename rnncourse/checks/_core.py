@@ -629,6 +629,8 @@ def _recognise(spec, inputs, outputs, expected, wrong):
         # must look like it; an output it leaves right must not be wrong.
         if not any(name in dtypes for name in buggy):
             continue
+        if any(name not in buggy for name in dtypes):
+            continue  # a wrong output this mistake does not change: something else is wrong
         matches = True
         for name, value in buggy.items():
             got = outputs.get(name)
