@@ -481,7 +481,7 @@ _LONG_FLOAT = re.compile(r"-?\d+\.\d{7,}(?:e[-+]?\d+)?")
 def _close(actual, expected, dtype):
     """``(True, "")`` if equal within the tolerance policy for ``dtype``, else ``(False, detail)``."""
     try:
-        assert_close(actual, expected, "", dtype=dtype)
+        assert_close(actual, expected, "", dtype=dtype, floor_from_largest=True)
     except AssertionError as err:
         if np.ndim(expected) == 0 and np.ndim(actual) == 0:
             return False, f"got {float(actual):.6g}, expected {float(expected):.6g}"
