@@ -11,14 +11,39 @@ of several formats, to its ISO 8601 form::
 
 A small translation problem with what makes translation hard: the order of
 the parts changes between formats, month names become numbers, and the
-output is not aligned with the input, which is what attention learns.
+output is not aligned with the input, which is what attention learns. It is
+also an easy one: the output is short and mostly copied, and an
+encoder-decoder *without* attention learns it almost perfectly.
+
+The number translation task: a whole number written in English words (British
+style, with "and" after "hundred") to its digits::
+
+    "three hundred and twelve thousand four hundred and five" -> "312405"
+    "one million and seven"                                    -> "1000007"
+    "forty-two"                                                -> "42"
+
+Harder in the way that matters for attention: the source is long (up to 17
+words for nine digits, counting "ninety-nine" as two), every digit of the
+output must be copied from the right word in the right order, and the zeros
+are never spoken, so the decoder must know where it is in the number.
+:func:`~rnncourse.torch.data.number_alignment` says which word names each digit, to compare with
+the attention a model learns.
 """
 
 import datetime
 
 import numpy as np
 
-__all__ = ["MONTHS", "DATE_FORMATS", "format_date", "date_translation_pairs"]
+__all__ = [
+    "MONTHS",
+    "DATE_FORMATS",
+    "format_date",
+    "date_translation_pairs",
+    "number_to_words",
+    "number_words",
+    "number_alignment",
+    "number_translation_pairs",
+]
 
 MONTHS = (
     "january", "february", "march", "april", "may", "june",
@@ -91,4 +116,191 @@ def date_translation_pairs(n_train, n_test, seed=0, first_year=1950, last_year=2
     for day, style in zip(days, styles):
         date = first + datetime.timedelta(days=int(day))
         pairs.append((format_date(date, formats[style]), date.isoformat()))
+    return pairs[:n_train], pairs[n_train:]
+
+
+# ------------------------------------------------------------------ numbers in words
+
+_ONES = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+)  # fmt: skip
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_SCALES = ((10**9, "billion"), (10**6, "million"), (10**3, "thousand"))
+
+
+def _below_hundred(n):
+    if n < 20:
+        return _ONES[n]
+    tens, ones = divmod(n, 10)
+    return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
+
+
+def _below_thousand(n):
+    hundreds, rest = divmod(n, 100)
+    if not hundreds:
+        return _below_hundred(rest)
+    words = f"{_ONES[hundreds]} hundred"
+    return f"{words} and {_below_hundred(rest)}" if rest else words
+
+
+def number_to_words(n):
+    """A whole number in English words, British style.
+
+    "and" joins the hundreds to the tens and units ("one hundred and five"),
+    and joins a last group below one hundred to the groups before it ("one
+    thousand and five", "two million and forty"); the compound numbers 21 to
+    99 take a hyphen ("forty-two"). Short scale: a billion is 10**9.
+
+    Parameters
+    ----------
+    n : int in [0, 10**12).
+
+    Returns
+    -------
+    str, e.g. ``number_to_words(312405)`` is
+    ``"three hundred and twelve thousand four hundred and five"``.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n < 10**12:
+        raise ValueError(f"n is {n!r}; expected an int in [0, 10**12)")
+    n = int(n)
+    if n == 0:
+        return "zero"
+    parts = []
+    for scale, name in _SCALES:
+        group, n = divmod(n, scale)
+        if group:
+            parts.append(f"{_below_thousand(group)} {name}")
+    if n:
+        parts.append(("and " if parts and n < 100 else "") + _below_thousand(n))
+    return " ".join(parts)
+
+
+def number_words(text):
+    """The words of a number written by :func:`~rnncourse.torch.data.number_to_words`, split at spaces and hyphens.
+
+    ``"forty-two thousand"`` gives ``["forty", "two", "thousand"]``: the
+    tokens a word-level model reads ("forty-two" and "forty two" mean the
+    same, and 28 compound words would only enlarge the vocabulary).
+    """
+    return text.replace("-", " ").split()
+
+
+def _group_alignment(n, first):
+    """Words of ``_below_thousand(n)`` (split) and, for each of its 3 digits, the naming word or -1."""
+    hundreds, rest = divmod(n, 100)
+    tens, ones = divmod(rest, 10)
+    words, names = [], [-1, -1, -1]
+    if hundreds:
+        names[0] = first
+        words += [_ONES[hundreds], "hundred"] + (["and"] if rest else [])
+    at = first + len(words)
+    if 10 <= rest < 20:
+        words.append(_ONES[rest])
+        names[1] = names[2] = at  # "twelve" names both the 1 and the 2
+    elif rest:
+        if tens:
+            names[1] = at
+            words.append(_TENS[tens])
+        if ones:
+            names[2] = first + len(words)
+            words.append(_ONES[ones])
+    return words, names
+
+
+def number_alignment(n):
+    """Which word of ``number_words(number_to_words(n))`` names each digit of ``str(n)``.
+
+    A digit is *named* by the word that says it: in "three hundred and
+    twelve", the 3 by "three", the 1 and the 2 both by "twelve". A zero
+    inside a number is not said at all ("three hundred and five": no word
+    says the 0), and gets -1.
+
+    Parameters
+    ----------
+    n : int in [0, 10**12).
+
+    Returns
+    -------
+    words : list of str, ``number_words(number_to_words(n))``.
+    names : list of int, one per digit of ``str(n)``: the index in ``words``
+        of the word that names the digit, or -1 for an unspoken zero.
+
+    Examples
+    --------
+    >>> number_alignment(1005)
+    (['one', 'thousand', 'and', 'five'], [0, -1, -1, 3])
+    """
+    text = number_to_words(n)  # also checks n
+    if n == 0:
+        return ["zero"], [0]
+    words, names = [], []
+    rest = int(n)
+    leading = True
+    for scale, name in _SCALES + ((1, None),):
+        group, rest = divmod(rest, scale)
+        if leading and not group:
+            continue
+        if group and name is None and words and group < 100:
+            words.append("and")
+        group_words, group_names = _group_alignment(group, len(words))
+        # the leading group has only as many digits as it needs: 42 thousand is "42", not "042"
+        names += group_names[-len(str(group)):] if leading else group_names
+        leading = False
+        words += group_words + ([name] if group and name else [])
+    assert words == number_words(text), (words, text)  # one spelling, two routes to it
+    return words, names
+
+
+def number_translation_pairs(n_train, n_test, seed=0, max_digits=9, min_digits=1):
+    """Pairs ``(number in words, its digits)`` for training and a held-out test.
+
+    Each number is drawn by first drawing its number of digits ``d``
+    uniformly from ``min_digits`` to ``max_digits``, then a ``d``-digit
+    number uniformly (``0`` counts as a one-digit number). Every pair is a
+    different number and no number is in both sets; since there are few
+    short numbers, the short ones that exist are drawn early and most of
+    them land in the training set.
+
+    Parameters
+    ----------
+    n_train, n_test : int >= 0: the number of pairs in each set.
+    seed : int: the same seed gives the same pairs.
+    max_digits : int in [1, 12]: the most digits of a number.
+    min_digits : int in [1, max_digits]: the fewest digits of a number.
+
+    Returns
+    -------
+    train, test : lists of ``(source, target)`` pairs of str, e.g.
+        ``("one thousand and five", "1005")``.
+    """
+    for name, n in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"{name} is {n!r}; expected an int >= 0")
+    if isinstance(max_digits, bool) or not isinstance(max_digits, (int, np.integer)) or not 1 <= max_digits <= 12:
+        raise ValueError(f"max_digits is {max_digits!r}; expected an int in [1, 12]")
+    if (
+        isinstance(min_digits, bool)
+        or not isinstance(min_digits, (int, np.integer))
+        or not 1 <= min_digits <= max_digits
+    ):
+        raise ValueError(f"min_digits is {min_digits!r}; expected an int in [1, max_digits] = [1, {max_digits}]")
+    available = 10**max_digits - (10 ** (min_digits - 1) if min_digits > 1 else 0)
+    wanted = n_train + n_test
+    # Rejection below stays cheap only while most draws are new numbers.
+    if wanted > available // 2:
+        raise ValueError(
+            f"n_train + n_test is {wanted}; expected at most {available // 2}, half of the "
+            f"{available} numbers with {min_digits} to {max_digits} digits"
+        )
+    rng = np.random.default_rng(seed)
+    seen, numbers = set(), []
+    while len(numbers) < wanted:
+        d = int(rng.integers(min_digits, max_digits + 1))
+        low = 0 if d == 1 else 10 ** (d - 1)
+        n = int(rng.integers(low, 10**d))
+        if n not in seen:  # drawing without replacement keeps the two sets apart
+            seen.add(n)
+            numbers.append(n)
+    pairs = [(number_to_words(n), str(n)) for n in numbers]
     return pairs[:n_train], pairs[n_train:]
