@@ -22,7 +22,11 @@ direction (torch's)::
 
 The time loops and their hand-derived backward passes are in
 ``rnncourse.torch._recurrence``, which says why they are written that way.
-Double backward (gradients of gradients) is not supported.
+On CUDA, the LSTM and GRU run each layer-direction through fused Triton
+kernels instead (``rnncourse.torch.triton``) when they apply: float32,
+bfloat16 or float16, a padded batch, no ``proj_size``, Triton importable;
+otherwise, and always on the CPU, through ``_recurrence``. Both compute the
+same function, to rounding. Double backward (gradients of gradients) is not supported.
 
 Errors on shapes mirror torch's wording and are raised as an exception that
 is both a ``ValueError`` (the project's convention) and a ``RuntimeError``
@@ -38,6 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence
 
+from . import triton as _fast  # does not import Triton itself
 from ._recurrence import GRULayer, LSTMLayer, RNNLayer, _Steps
 
 __all__ = ["RNN", "LSTM", "GRU"]
@@ -211,6 +216,7 @@ class _RNNBase(nn.Module):
     def _run(self, x, steps, h0, c0):
         """The layers: (output (S, K*P), h_n (L*K, N, P), c_n (L*K, N, H) or None)."""
         K = 2 if self.bidirectional else 1
+        plan = _fast.choose(self.mode, x, steps, self.hidden_size, self.proj_size)  # None: no Triton
         layer_input, h_n, c_n = x, [], []
         for layer in range(self.num_layers):
             outputs = []
@@ -220,9 +226,15 @@ class _RNNBase(nn.Module):
                     None if name is None else getattr(self, name) for name in self._weight_names[k]
                 )
                 reverse = direction == 1
-                if self.mode == "LSTM":
+                if self.mode == "LSTM" and plan is not None:
+                    out, h, c = _fast.lstm_layer(layer_input, h0[k], c0[k], w_ih, w_hh, b_ih, b_hh, steps.T, reverse,
+                                                 plan)
+                    c_n.append(c)
+                elif self.mode == "LSTM":
                     out, h, c = LSTMLayer.apply(layer_input, h0[k], c0[k], w_ih, w_hh, b_ih, b_hh, w_hr, steps, reverse)
                     c_n.append(c)
+                elif self.mode == "GRU" and plan is not None:
+                    out, h = _fast.gru_layer(layer_input, h0[k], w_ih, w_hh, b_ih, b_hh, steps.T, reverse, plan)
                 elif self.mode == "GRU":
                     out, h = GRULayer.apply(layer_input, h0[k], w_ih, w_hh, b_ih, b_hh, steps, reverse)
                 else:
