@@ -14,6 +14,10 @@ D input features, H hidden size, L layers, V vocabulary size, C classes.
   errata: a many-to-one model that ignores lengths is wrong on padded data).
 - :class:`Forecaster`: a window of a series in, the next ``horizon`` values
   out (direct multi-step), or a rollout that feeds its own predictions back.
+- :class:`CTCRecognizer`: a sequence of frames in, per-frame probabilities
+  over labels and a *blank* out, to train with the CTC loss when the output
+  sequence is shorter than the input and not aligned with it (speech
+  recognition); :func:`ctc_greedy_decode` reads a label sequence off them.
 
 Two initialisations the book teaches are constructor options of every model,
 and plain functions for any recurrent module (ours or ``torch.nn``'s):
@@ -26,7 +30,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .init import init_forget_bias_, init_orthogonal_recurrent_
 from .rnn import GRU, LSTM, RNN
@@ -35,6 +39,8 @@ __all__ = [
     "CharLanguageModel",
     "SequenceClassifier",
     "Forecaster",
+    "CTCRecognizer",
+    "ctc_greedy_decode",
 ]
 
 _CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
@@ -427,3 +433,116 @@ class Forecaster(nn.Module):
                 out, state = self.rnn(y[:, None], state)
         y = torch.stack(predictions, dim=1) if predictions else x.new_empty((x.shape[0], 0, D))
         return y[..., 0] if univariate else y
+
+
+# --- CTC recognizer -------------------------------------------------------------------------
+
+
+class CTCRecognizer(nn.Module):
+    """Frames in, log-probabilities over C labels and a blank at every frame out, for the CTC loss.
+
+    N: batch size, T: padded number of frames, D: features per frame
+    (``input_size``), H: hidden size, C: labels (``num_labels``), K = 2 if
+    bidirectional else 1. Index 0 of the output is the **blank** (no
+    label at this frame); labels are 1..C, the convention of
+    ``torch.nn.functional.ctc_loss`` (``blank=0``). The recurrent layers read
+    the packed batch, so padding never enters a sequence's outputs (a
+    backward direction starts at each sequence's own last frame)::
+
+        h_t = [forward h_t, backward h_t]      (K * H values)
+        log p_t = log_softmax(W h_t + b)        (C + 1 values)
+
+    Connectionist temporal classification (Graves et al., 2006) trains it
+    from unaligned label sequences: the loss sums the probability of every
+    frame-by-frame path that collapses to the target (merge repeated
+    labels, then drop blanks). Pass ``log_probs.transpose(0, 1)``, which is
+    (T, N, C + 1), to ``torch.nn.functional.ctc_loss``.
+
+    Parameters
+    ----------
+    input_size : D.
+    hidden_size : H.
+    num_labels : C, not counting the blank.
+    cell, num_layers, dropout, forget_bias, orthogonal_recurrent :
+        as in :class:`CharLanguageModel` (dropout between layers only here).
+    bidirectional : bool, default True: each frame's output sees the whole
+        input, as when a complete recording is transcribed.
+    """
+
+    def __init__(self, input_size, hidden_size, num_labels, cell="gru", num_layers=1, bidirectional=True,
+                 dropout=0.0, *, forget_bias=None, orthogonal_recurrent=False):
+        super().__init__()
+        self.input_size = input_size
+        self.num_labels = _positive_int("num_labels", num_labels)
+        self.rnn = _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, bool(bidirectional),
+                                     forget_bias, orthogonal_recurrent)
+        self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_labels + 1)
+
+    def forward(self, x, lengths=None):
+        """Log-probabilities over blank and labels at every frame.
+
+        Parameters
+        ----------
+        x : (N, T, D) float; sequence n is ``x[n, :lengths[n]]``.
+        lengths : (N,) integers in ``[1, T]``, or None when nothing is padded.
+
+        Returns
+        -------
+        (N, T, C + 1) log-probabilities, index 0 the blank. Rows past a
+        sequence's length are those of a zero state and mean nothing (the
+        CTC loss and :func:`ctc_greedy_decode` do not read them when given
+        the lengths).
+        """
+        _check_float_input("x", x, self.input_size, "(N, T, D)")
+        if lengths is None:
+            out, _ = self.rnn(x)
+        else:
+            lengths = _check_lengths(lengths, *x.shape[:2])
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
+        return F.log_softmax(self.head(out), dim=-1)
+
+
+def ctc_greedy_decode(log_probs, lengths=None, blank=0):
+    """Best path decoding: the most likely output at every frame, repeats merged, blanks dropped.
+
+    N: batch size, T: frames, C + 1: outputs per frame. For frames
+    ``a a - a b b -`` (``-`` the blank) it gives ``a a b``: a repeated label
+    counts twice only when a blank separates its runs. This reads the single
+    most likely frame-by-frame path, not the most likely label sequence
+    (which sums over all paths, and needs a beam search), but for a
+    well-trained CTC model the two rarely differ.
+
+    Parameters
+    ----------
+    log_probs : (N, T, C + 1) tensor (log-probabilities or any scores
+        with the same arg max).
+    lengths : (N,) integers in ``[0, T]``, frames to read in each sequence;
+        None for all T.
+    blank : int, the index of the blank.
+
+    Returns
+    -------
+    list of N lists of ints, the decoded label indices.
+    """
+    if not isinstance(log_probs, torch.Tensor) or log_probs.dim() != 3:
+        got = tuple(log_probs.shape) if isinstance(log_probs, torch.Tensor) else type(log_probs).__name__
+        raise ValueError(f"log_probs is {got}; expected a tensor of shape (N, T, C + 1)")
+    N, T, outputs = log_probs.shape
+    if isinstance(blank, bool) or not isinstance(blank, int) or not 0 <= blank < outputs:
+        raise ValueError(f"blank is {blank!r}; expected an index in [0, {outputs})")
+    if lengths is None:
+        lengths = torch.full((N,), T)
+    lengths = torch.as_tensor(lengths).cpu()
+    if lengths.dtype.is_floating_point or lengths.shape != (N,) or (N and (lengths.min() < 0 or lengths.max() > T)):
+        raise ValueError(f"lengths is {lengths.tolist()}; expected (N,) = ({N},) integers in [0, T = {T}]")
+    best = log_probs.argmax(-1).cpu()
+    decoded = []
+    for path, length in zip(best.tolist(), lengths.tolist()):
+        labels, previous = [], blank
+        for label in path[:length]:
+            if label != previous and label != blank:
+                labels.append(label)
+            previous = label
+        decoded.append(labels)
+    return decoded

@@ -6,7 +6,10 @@
   line, atomic checkpoints that resume *exactly*, and stateful truncated
   BPTT for language models.
 - :func:`batchify_stream` and :func:`tbptt_chunks` turn one long token
-  stream into the consecutive chunks stateful truncated BPTT trains on.
+  stream into the consecutive chunks stateful truncated BPTT trains on;
+  :func:`stream_cross_entropy` scores a language model on such streams.
+- :class:`LengthBuckets`: minibatches of variable-length sequences of
+  similar lengths, so that little of each batch is padding.
 
 The loss is always a function ``loss_fn(model, batch) -> loss`` that the
 caller writes, so one loop serves every model: the batch can hold lengths,
@@ -35,6 +38,8 @@ __all__ = [
     "fit",
     "batchify_stream",
     "tbptt_chunks",
+    "stream_cross_entropy",
+    "LengthBuckets",
 ]
 
 _CHECKPOINT_FORMAT = "rnncourse.torch.fit checkpoint v1"
@@ -605,3 +610,97 @@ def tbptt_chunks(data, k):
         stop = min(start + k, S - 1)  # the last target is data[:, S - 1]
         chunks.append((data[:, start:stop], data[:, start + 1 : stop + 1]))
     return chunks
+
+
+@torch.no_grad()
+def stream_cross_entropy(model, data, k, *, device=None):
+    """A language model's mean cross-entropy per predicted token over whole streams, in nats.
+
+    N: streams, S: steps, V: vocabulary size. ``data`` (N, S) is read in
+    the consecutive chunks of :func:`tbptt_chunks`, the state carried from
+    each chunk to the next, so every token is predicted from the whole
+    stream before it, as if each stream were read in one call; ``k`` only
+    bounds the memory used. The result is the total negative log-likelihood
+    of the ``N * (S - 1)`` predicted tokens divided by their number, so
+    chunks of different lengths are weighted by their tokens (a mean of
+    per-chunk means would not be). Divide by ``ln 2`` for bits per token.
+
+    Parameters
+    ----------
+    model : a language model called as ``model(x, state) -> (logits, state)``
+        with ``x`` (N, k) token indices, ``logits`` (N, k, V) and ``state``
+        None at the start (e.g. :class:`~rnncourse.torch.models.CharLanguageModel`).
+        It is run in eval mode and put back in the mode it came in.
+    data : (N, S) integer tensor, S >= 2 (see :func:`batchify_stream`).
+    k : int >= 1, steps per chunk.
+    device : where to compute; default the device of the model's parameters.
+
+    Returns
+    -------
+    float, nats per token.
+    """
+    chunks = tbptt_chunks(data, k)
+    if device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        total, count, state = torch.zeros((), dtype=torch.float64, device=device), 0, None
+        for x, y in chunks:
+            logits, state = model(x.to(device), state)
+            total += torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).double(), y.to(device).reshape(-1), reduction="sum"
+            )
+            count += y.numel()
+    finally:
+        model.train(was_training)
+    return total.item() / count
+
+
+class LengthBuckets:
+    """Minibatches of sequences of similar lengths, in a new random order at every pass.
+
+    B: number of sequences. The sequences are sorted by length and cut
+    into consecutive groups of ``batch_size``; each group becomes one batch,
+    ``collate(indices)``. A padded batch is as long as its longest sequence,
+    and a recurrent layer runs that many steps, so batching sequences of
+    similar lengths wastes little work on padding. Each iteration shuffles
+    the order of the batches with PyTorch's global random generator (so
+    :func:`seed_everything` makes it reproducible and :func:`fit` resumes it
+    exactly); the groups themselves stay fixed.
+
+    Parameters
+    ----------
+    lengths : (B,) integers, the length of each sequence.
+    batch_size : int >= 1.
+    collate : ``collate(indices) -> batch``, called with a (b,) int64
+        tensor of sequence indices (b <= ``batch_size``); it builds the
+        batch (pads, stacks, ...) that ``fit`` hands to the loss function.
+    shuffle : bool; False keeps the batches in order of length.
+
+    Examples
+    --------
+    >>> batches = LengthBuckets([5, 2, 9, 3], 2, lambda idx: idx.tolist(), shuffle=False)
+    >>> list(batches)
+    [[1, 3], [0, 2]]
+    """
+
+    def __init__(self, lengths, batch_size, collate, *, shuffle=True):
+        lengths = torch.as_tensor(lengths)
+        if lengths.dim() != 1 or lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths is {lengths.dtype} of shape {tuple(lengths.shape)}; expected (B,) integers")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size is {batch_size!r}; expected an integer >= 1")
+        if not callable(collate):
+            raise ValueError(f"collate is {type(collate).__name__}; expected a function of a tensor of indices")
+        order = torch.sort(lengths.cpu(), stable=True).indices
+        self.groups = list(torch.split(order, batch_size))
+        self.collate, self.shuffle = collate, shuffle
+
+    def __len__(self):
+        return len(self.groups)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.groups)).tolist() if self.shuffle else range(len(self.groups))
+        for g in order:
+            yield self.collate(self.groups[g])
