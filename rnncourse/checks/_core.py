@@ -406,7 +406,7 @@ def _run(spec, case, fns):
         outputs = {k: as_output(v, k) for k, v in out.items()}
     except _LearnerError as err:
         exc = err.exc
-        text = f"{err.function} raised {type(exc).__name__}: {exc}"
+        text = f"{err.function} raised {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
         error, exc = {ERROR_KEY: _text(_shorten(text)), EXCEPTION_KEY: _text(type(exc).__name__)}, exc
     except OutputError as err:
         error, exc = {ERROR_KEY: _text(_shorten(err))}, None

@@ -1,0 +1,211 @@
+"""Grading speed: ``rnncourse grade`` against plain ``nbgrader autograde`` on the same batch, in one run.
+
+    .venv/bin/python benchmarks/grade_vs_nbgrader.py                 # 60 submissions of 02_rnn, 2 workers
+    .venv/bin/python benchmarks/grade_vs_nbgrader.py --n 20 --workers 2 --keep
+
+The batch is a class of realistic submissions of the NumPy-only RNN assignment
+(02_rnn), built by ``tests/grader/corpus.py``: a fifth right, a sixth blank,
+the rest with one realistic mistake each (a transposed ``Wh``, a forgotten
+bias, a state not carried, a missing tanh derivative, ``db`` as a mean...).
+The same notebooks are graded twice, in a temporary folder:
+
+1. ``rnncourse grade 02_rnn SUBMISSIONS --workers N`` against a copy of the
+   course (its own gradebook, secret and output folder: nothing is cached);
+   every notebook in the sandbox, the checks judged outside it;
+2. ``nbgrader autograde 02_rnn`` in a fresh nbgrader course folder
+   (``source/``, ``generate_assignment`` with its own gradebook,
+   ``submitted/<student>/02_rnn/``), which runs each notebook in a Jupyter
+   kernel of this Python, one after the other, with no sandbox.
+
+Only the grading command is timed (the set-up of either course is not). It
+prints submissions per minute for both, their ratio, the CPU time of each
+(everything the command started, sandboxed processes included: a cpuacct
+cgroup when run as root, else ``getrusage``), the machine (CPU count, model,
+load), and whether both agree on which submissions get full marks on the
+auto-graded part (listing the disagreements). Timings on a machine shared
+with other work are inflated: compare figures taken on the same machine in
+the same run; the load average is printed for that reason.
+"""
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "grader"))
+
+import corpus  # noqa: E402 - the batch builder lives with the grader's tests
+
+ASSIGNMENT = corpus.ASSIGNMENT
+THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpuacct_group():
+    """A cpuacct cgroup (v1) of our own, or None (not root, no such hierarchy)."""
+    if os.geteuid() != 0 or not (CPUACCT / "cgroup.procs").exists():
+        return None
+    group = CPUACCT / f"rnncourse-benchmark-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        group.mkdir()
+    except OSError:
+        return None
+    return group
+
+
+def timed(cmd, cwd, env):
+    """Run ``cmd``; (wall seconds, CPU seconds of it and everything it started, completed process).
+
+    The CPU time comes from a cpuacct cgroup that the command joins before it
+    starts, so the sandboxed processes count too (the grader moves them into
+    pids, memory and freezer cgroups, not cpuacct). Without one (not root),
+    it is getrusage's time of the waited-for children, which misses the
+    processes that someone else reaps.
+    """
+    group = cpuacct_group()
+
+    def join():  # in the child, before exec
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+
+    cpu0, t0 = children_cpu(), time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                          preexec_fn=join if group is not None else None)
+    wall = time.perf_counter() - t0
+    if group is not None:
+        cpu = int((group / "cpuacct.usage").read_text()) / 1e9
+        for _ in range(50):  # the last processes may take a moment to leave
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+    else:
+        cpu = children_cpu() - cpu0
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd[:3]))} ... failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return wall, cpu, done
+
+
+def venv_env():
+    """This environment's bin/ first on PATH (nbgrader calls ``alembic``; Jupyter finds this Python's kernel)."""
+    env = dict(os.environ, **THREADS)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def grade_with_rnncourse(work, batch, workers, env):
+    course = corpus.make_course(work / "course")  # with corpus.TEST_SECRET: right answers pass every hidden case
+    submissions = work / "submissions"
+    for student, (nb, _, _) in batch.items():
+        corpus.write_student(submissions / student, nb)
+    cmd = [*corpus.grader_command(), "grade", ASSIGNMENT, str(submissions), "--out", str(work / "out"),
+           "--course", str(course), "--db", f"sqlite:///{work / 'gradebook.db'}",
+           "--secret-file", str(course / ".rnncourse-secret"), "--workers", str(workers), "--no-progress"]
+    wall, cpu, _ = timed(cmd, work, env)
+    rows = corpus.read_grades(work / "out" / "grades.csv")
+    full = {r["student_id"]: r["score"] == r["max_score"] - (r["manual_pending"] or 0) for r in rows}
+    statuses = {}
+    for r in rows:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    return wall, cpu, full, statuses
+
+
+NBGRADER_CONFIG = """c = get_config()
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.course_id = "rnncourse-benchmark"
+c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
+c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+"""
+
+
+def grade_with_nbgrader(work, batch, env):
+    work.mkdir(parents=True)
+    (work / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(work)))
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, work / "source" / ASSIGNMENT)
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    timed([*nbgrader, "generate_assignment", ASSIGNMENT, "--force"], work, env)  # records it in the gradebook
+    for student, (nb, _, _) in batch.items():
+        corpus.write_student(work / "submitted" / student / ASSIGNMENT, nb)
+    wall, cpu, _ = timed([*nbgrader, "autograde", ASSIGNMENT], work, env)
+    full = {}
+    with corpus.open_gradebook(work / "gradebook.db") as gb:
+        for sub in gb.assignment_submissions(ASSIGNMENT):
+            full[sub.student.id] = sub.code_score == sub.max_code_score
+    return wall, cpu, full
+
+
+def machine():
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{os.cpu_count()} CPUs ({usable} usable), {model or 'unknown model'}; load average {os.getloadavg()[0]:.2f}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=60, help="submissions in the batch (default 60)")
+    parser.add_argument("--workers", type=int, default=2, help="rnncourse grade --workers (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="which realistic batch (default 0)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
+    args = parser.parse_args(argv)
+
+    batch = corpus.realistic_batch(args.n, args.seed)
+    kinds = {}
+    for _, kind, _ in batch.values():
+        kinds[kind] = kinds.get(kind, 0) + 1
+    print(f"machine: {machine()}")
+    print(f"batch: {args.n} submissions of {ASSIGNMENT}: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+
+    work = Path(tempfile.mkdtemp(prefix="grade-vs-nbgrader-"))
+    env = venv_env()
+    try:
+        rc_wall, rc_cpu, rc_full, statuses = grade_with_rnncourse(work / "rnncourse", batch, args.workers, env)
+        print(f"rnncourse grade --workers {args.workers}: {rc_wall:6.1f} s wall, {rc_cpu:6.1f} s CPU, "
+              f"{60 * args.n / rc_wall:6.1f} submissions/min  (statuses: {statuses})")
+        print(f"load average {os.getloadavg()[0]:.2f}")
+        nb_wall, nb_cpu, nb_full = grade_with_nbgrader(work / "nbgrader", batch, env)
+        print(f"nbgrader autograde:         {nb_wall:6.1f} s wall, {nb_cpu:6.1f} s CPU, "
+              f"{60 * args.n / nb_wall:6.1f} submissions/min")
+        print(f"ratio (rnncourse / nbgrader, submissions per minute): {nb_wall / rc_wall:.2f}")
+        print(f"load average {os.getloadavg()[0]:.2f}")
+
+        expected = {s: full for s, (_, _, full) in batch.items()}
+        disagreements = [s for s in sorted(batch) if not (rc_full.get(s) == nb_full.get(s) == expected[s])]
+        print(f"full marks on the auto-graded part: rnncourse {sum(map(bool, rc_full.values()))}, "
+              f"nbgrader {sum(map(bool, nb_full.values()))}, expected {sum(expected.values())}")
+        if disagreements:
+            print("disagreements (student, kind, rnncourse, nbgrader, expected):")
+            for s in disagreements:
+                print(f"  {s} {batch[s][1]:30s} {rc_full.get(s)} {nb_full.get(s)} {expected[s]}")
+        else:
+            print("no disagreement: both give full marks to exactly the right submissions")
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

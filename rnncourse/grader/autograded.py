@@ -1,0 +1,96 @@
+"""nbgrader's *autograded* notebooks, so that formgrader can show a submission and its written answers.
+
+With ``--autograded DIR`` (typically ``<course>/autograded``), the grader
+writes ``DIR/<student>/<assignment>/<notebook>.ipynb`` as ``nbgrader
+autograde`` would: the student's cells in the student's order, with
+
+- the nbgrader metadata of every cell matched by ``grade_id`` taken from the
+  instructor's source (never the submission's: points, flags), and the
+  metadata of unmatched or duplicated cells removed;
+- locked cells (the import cell, the test cells) in the source's version;
+- in each auto-graded test cell, one output: a stream saying it passed, or
+  an error output holding the course's message, so that nbgrader's own
+  ``determine_grade`` gives the cell the points this grader gave;
+- graded cells the submission lacks appended at the end (an empty answer,
+  or the test cell with its result).
+
+Student cells keep no outputs and no metadata: the grader does not keep what
+student code printed. Formgrader renders markdown and raw cells as HTML
+without sanitizing them, so the text of the student's markdown and raw cells
+is made inert: every ``<`` becomes ``&lt;`` (it still reads as ``<``) and a
+``javascript:``, ``vbscript:`` or ``data:`` URL scheme gets ``-blocked``
+added. Code is shown escaped by formgrader itself.
+"""
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+
+from .notebook import cell_source, nbgrader_meta
+
+
+_SCHEMES = re.compile(r"(?i)\b(javascript|vbscript|data)(\s*):")
+
+
+def inert(text):
+    """Student markdown that renders the same to a reader and runs nothing in a browser."""
+    return _SCHEMES.sub(r"\1-blocked\2:", text.replace("<", "&lt;"))
+
+
+def _test_output(cell_result):
+    failed = [c for c in cell_result["checks"] if not c["passed"]]
+    if not failed:
+        names = ", ".join(c["name"] for c in cell_result["checks"])
+        return {"output_type": "stream", "name": "stdout", "text": f"{names}: every case passes (graded outside the sandbox).\n"}
+    message = "\n\n".join(c["message"] for c in failed if c["message"]) or "failed"
+    return {"output_type": "error", "ename": "CheckFailure", "evalue": message, "traceback": message.splitlines()}
+
+
+def build(source_notebook, submission, result):
+    """The autograded notebook (a dict) of ``submission`` (plain data) given its ``result``."""
+    source = {c.grade_id: c for c in source_notebook.cells}
+    results = {c["grade_id"]: c for c in result["cells"]}
+    seen = set()
+    cells = []
+
+    def make(cell_type, text, metadata, grade_id=None, trusted=False):
+        if cell_type != "code" and not trusted:
+            text = inert(text)
+        cell = {"cell_type": cell_type, "metadata": metadata, "source": text}
+        if cell_type == "code":
+            cell["execution_count"] = None
+            cell["outputs"] = [_test_output(results[grade_id])] if grade_id in results and results[grade_id]["auto"] else []
+        return cell
+
+    def from_source(grade_id, text):
+        ref = source[grade_id]
+        meta = {"nbgrader": copy.deepcopy(ref.metadata.get("nbgrader", {}))}
+        if ref.locked:
+            return make(ref.cell_type, ref.source, meta, grade_id, trusted=True)
+        return make(ref.cell_type, text, meta, grade_id)
+
+    for cell in submission["cells"]:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if isinstance(grade_id, str) and grade_id in source and grade_id not in seen:
+            seen.add(grade_id)
+            cells.append(from_source(grade_id, cell_source(cell) if source[grade_id].cell_type == cell.get("cell_type") else ""))
+        elif cell.get("cell_type") in ("code", "markdown", "raw"):
+            cells.append(make(cell["cell_type"], cell_source(cell), {}))
+    for grade_id, ref in source.items():
+        if grade_id not in seen and (ref.graded or ref.task):
+            cells.append(from_source(grade_id, ""))
+    metadata = json.loads(source_notebook.path.read_text()).get("metadata", {})
+    return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 4}
+
+
+def write(folder, assignment, source_notebook, submission, result):
+    """Write the autograded notebook under ``folder/<student>/<assignment>/``; returns its path."""
+    target = Path(folder) / result["student_id"] / assignment
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / source_notebook.filename
+    tmp = target / f".{source_notebook.filename}.tmp"
+    tmp.write_text(json.dumps(build(source_notebook, submission, result), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path

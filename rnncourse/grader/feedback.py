@@ -1,0 +1,101 @@
+"""The feedback page of one submitted notebook: ``<out>/feedback/<student>/<notebook>.html``.
+
+It shows each test's name, its points and the course's message (from
+:func:`rnncourse.checks.judge`: which output is wrong, on which kind of
+input, and the known mistake when recognised), the written answers awaiting
+grading by hand, and the errors the student's own cells raised. It never
+holds a test cell's source, a hidden test or a solution: nothing of the
+instructor's notebook but cell names and points goes into it. Every text is
+HTML-escaped, and text that comes from the student's code (error messages,
+file names) is truncated. The page is the same for the same result (no
+date in it), so a re-run rewrites it identically.
+"""
+
+import html
+import os
+from pathlib import Path
+
+TEXT_LIMIT = 2000
+
+_STYLE = """
+body { font-family: sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border: 1px solid #ccc; padding: 0.4rem 0.6rem; text-align: left; vertical-align: top; }
+tr.pass td:first-child { border-left: 4px solid #2a7; }
+tr.fail td:first-child { border-left: 4px solid #c33; }
+pre { white-space: pre-wrap; margin: 0; font-size: 0.9rem; }
+.status { color: #555; }
+"""
+
+
+def _text(value, limit=TEXT_LIMIT):
+    value = str(value)
+    if len(value) > limit:
+        value = value[: limit - 3] + "..."
+    return html.escape(value, quote=True)
+
+
+def _points(x):
+    x = float(x)
+    return str(int(x)) if x.is_integer() else f"{x:g}"
+
+
+def render(assignment, notebook, result, row):
+    """The page as a string."""
+    e = _text
+    student = result["student_id"]
+    lines = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Feedback: {e(assignment.name)} / {e(notebook.filename)} ({e(student, 200)})</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{e(assignment.name)}: {e(notebook.filename)}</h1>",
+        f"<p>Student: <b>{e(student, 200)}</b></p>",
+    ]
+    pending = float(row.get("manual_pending", 0))
+    score_line = f"Score: <b>{_points(row['score'])}</b> of {_points(row['max_score'])} points"
+    if pending:
+        score_line += f"; {_points(pending)} points of written answers await grading by hand"
+    lines.append(f"<p>{score_line}.</p>")
+    status = f"Status: {e(result['status'])}."
+    if result["reason"]:
+        status += f" {e(result['reason'])}"
+    lines.append(f'<p class="status">{status}</p>')
+
+    auto = [c for c in result["cells"] if c["auto"]]
+    if auto:
+        lines += ["<h2>Tests</h2>", "<table>", "<tr><th>Test</th><th>Points</th><th>Result</th></tr>"]
+        for cell in auto:
+            passed = cell["earned"] == cell["points"] and all(c["passed"] for c in cell["checks"])
+            messages = [c["message"] for c in cell["checks"] if not c["passed"] and c["message"]]
+            verdict = "passed" if passed else "\n\n".join(messages) or "failed"
+            checks = ", ".join(c["name"] for c in cell["checks"])
+            lines.append(
+                f'<tr class="{"pass" if passed else "fail"}"><td>{e(cell["grade_id"])}<br><small>{e(checks)}</small></td>'
+                f"<td>{_points(cell['earned'])} / {_points(cell['points'])}</td><td><pre>{e(verdict)}</pre></td></tr>"
+            )
+        lines.append("</table>")
+    manual = [c for c in result["cells"] if not c["auto"]]
+    if manual:
+        lines += ["<h2>Written answers</h2>", "<ul>"]
+        for cell in manual:
+            lines.append(f"<li>{e(cell['grade_id'])} ({_points(cell['points'])} points): graded by hand.</li>")
+        lines.append("</ul>")
+    if result.get("errors"):
+        lines += ["<h2>Errors raised by your cells</h2>", "<ul>"]
+        for label, error in result["errors"]:
+            lines.append(f"<li>{e(label, 200)}: <code>{e(error, 500)}</code></li>")
+        lines.append("</ul>")
+    lines.append("</body></html>")
+    return "\n".join(lines) + "\n"
+
+
+def write(out, assignment, notebook, result, row):
+    """Write the page of ``result``; returns its path."""
+    folder = Path(out) / "feedback" / result["student_id"]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{notebook.name}.html"
+    tmp = folder / f".{notebook.name}.html.tmp"
+    tmp.write_text(render(assignment, notebook, result, row), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

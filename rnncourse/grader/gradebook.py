@@ -1,0 +1,149 @@
+"""Recording results in nbgrader's gradebook, so that ``nbgrader export`` and formgrader keep working.
+
+The assignment, its notebooks and their cells (graded, solution, task and
+source cells) are created or updated from the instructor's source, as
+``nbgrader generate_assignment`` would. Each result sets ``auto_score`` of
+every auto-graded cell (0 when the notebook is missing or unreadable), with
+nbgrader's own rule for ``needs_manual_grade`` (true when a grader already
+gave a manual score). Cells graded by hand are left to the instructor: the
+row's ``manual_pending`` is the points of those not graded yet, and its
+``score`` adds the manual scores already given.
+"""
+
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+from nbgrader.api import Grade, Gradebook, MissingEntry, SubmittedNotebook
+
+
+def _alembic_on_path():
+    """nbgrader runs the ``alembic`` command to create a database: find it next to this Python if not on PATH."""
+    if shutil.which("alembic") is None:
+        here = Path(sys.executable).parent
+        if (here / "alembic").exists():
+            os.environ["PATH"] = f"{here}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def _checksum(cell):
+    """nbgrader's checksum of a source cell (what ``nbgrader generate_assignment`` stores)."""
+    import nbformat
+    from nbgrader.utils import compute_checksum
+
+    node = nbformat.from_dict({"cell_type": cell.cell_type, "source": cell.source, "metadata": cell.metadata})
+    return compute_checksum(node)
+
+
+class Recorder:
+    """An open gradebook for one assignment."""
+
+    def __init__(self, db_url, assignment):
+        from .core import GradeError
+
+        self.assignment = assignment
+        _alembic_on_path()
+        try:
+            self.gb = Gradebook(db_url, course_id=assignment.course_id)
+            self._ensure_assignment()
+        except Exception as err:  # noqa: BLE001 - a bad URL, a missing driver, a locked file
+            raise GradeError(f"cannot use the gradebook {db_url}: {type(err).__name__}: {err}") from None
+        self.warned = False
+
+    def _ensure_assignment(self):
+        gb, name = self.gb, self.assignment.name
+        gb.update_or_create_assignment(name)
+        for nb in self.assignment.notebooks:
+            gb.update_or_create_notebook(nb.name, name)
+            points = {c.grade_id: c.points for c in nb.graded}
+            for cell in nb.cells:
+                if cell.task:
+                    gb.update_or_create_task_cell(cell.grade_id, nb.name, name, max_score=points[cell.grade_id], cell_type="markdown")
+                elif cell.graded:
+                    gb.update_or_create_grade_cell(
+                        cell.grade_id, nb.name, name, max_score=points[cell.grade_id], cell_type=cell.cell_type
+                    )
+                if cell.solution:
+                    gb.update_or_create_solution_cell(cell.grade_id, nb.name, name)
+                gb.update_or_create_source_cell(
+                    cell.grade_id,
+                    nb.name,
+                    name,
+                    cell_type=cell.cell_type,
+                    locked=cell.locked,
+                    source=cell.source,
+                    checksum=_checksum(cell),
+                )
+
+    def _grades(self, notebook, student, grade_ids):
+        """grade_id -> Grade of one submitted notebook; rows missing (a cell added since) are created."""
+        gb, name = self.gb, self.assignment.name
+        try:
+            submitted = gb.find_submission_notebook(notebook, name, student)
+        except MissingEntry:
+            submitted = SubmittedNotebook(notebook=gb.find_notebook(notebook, name), assignment=gb.find_submission(name, student))
+            gb.db.add(submitted)
+        grades = {g.name: g for g in submitted.grades}
+        for grade_id in grade_ids:
+            if grade_id not in grades:
+                grades[grade_id] = Grade(cell_id=gb.find_graded_cell(grade_id, notebook, name).id, notebook=submitted)
+                gb.db.add(grades[grade_id])
+        return grades
+
+    def record(self, job, result):
+        """Record one result; the CSV row (score including manual scores already given)."""
+        from .core import _number
+
+        manual = [c for c in result["cells"] if not c["auto"]]
+        row = {
+            "student_id": result["student_id"],
+            "notebook": result["notebook"],
+            "status": result["status"],
+            "reason": result["reason"],
+            "max_score": _number(result["max_score"]),
+        }
+        try:
+            with warnings.catch_warnings():
+                # nbgrader's add_submission makes SQLAlchemy warn about its own session use; harmless
+                warnings.simplefilter("ignore")
+                given, pending = self._record(job, result)
+        except Exception as err:  # noqa: BLE001 - e.g. a student id the database refuses
+            self.gb.db.rollback()
+            pending, given = sum(c["points"] for c in manual), 0
+            note = f"not recorded in the gradebook ({type(err).__name__}: {str(err)[:200]})"
+            row["reason"] = f"{row['reason']}; {note}" if row["reason"] else note
+        row["score"] = _number(result["auto_score"] + given)
+        row["manual_pending"] = _number(pending)
+        return row
+
+    def _record(self, job, result):
+        """Write one result; ``(manual points given, manual points pending)``."""
+        from nbgrader.utils import parse_utc
+
+        gb, name = self.gb, self.assignment.name
+        gb.update_or_create_student(job.student)
+        kwargs = {}
+        if job.timestamp:
+            try:
+                parse_utc(job.timestamp)
+                kwargs["timestamp"] = job.timestamp
+            except Exception:  # noqa: BLE001 - a timestamp.txt that is not a date
+                pass
+        gb.update_or_create_submission(name, job.student, **kwargs)
+        given, pending = 0, 0
+        grades = self._grades(result["notebook"], job.student, [c["grade_id"] for c in result["cells"]])
+        for cell in result["cells"]:
+            grade = grades[cell["grade_id"]]
+            if cell["auto"]:
+                grade.auto_score = float(cell["earned"])
+                grade.needs_manual_grade = grade.manual_score is not None
+            elif grade.manual_score is None:
+                pending += cell["points"]
+            else:
+                given += grade.manual_score
+        gb.db.commit()
+        return given, pending
+
+    def close(self):
+        self.gb.close()

@@ -1,0 +1,691 @@
+"""Running untrusted code: bubblewrap, an unprivileged uid, cgroups, limits enforced from outside.
+
+What a sandboxed run rests on (when the grader runs as root, with ``bwrap``
+and writable cgroup v1 hierarchies, as on the course's machines):
+
+- **file system**: ``bwrap`` builds a new mount namespace holding only
+  ``/usr`` (and the ``/bin``, ``/lib*`` links), ``/proc`` of a new pid
+  namespace, a minimal ``/dev``, a private size-capped ``/tmp``, and,
+  read-only under ``/opt``: the Python installation, the virtual
+  environment's ``site-packages`` and the stripped copy of the package. The
+  course folder, the gradebook, the secret, the solutions, ``/root`` and the
+  other submissions are not in it; a copy of ``rnncourse`` installed in
+  ``site-packages`` is covered by the stripped one.
+- **no network**: a new, empty network namespace (also new IPC and UTS
+  namespaces, and a new session, so no terminal injection).
+- **an unprivileged user**: ``bwrap`` runs as root without a user namespace
+  (so it can mount what root can read) and executes ``setpriv``, which
+  drops to uid/gid ``60001 + worker`` with no groups, no capabilities (also
+  in the bounding set) and ``no_new_privs`` before the runner starts.
+- **processes**: a pids cgroup per run (``pids.max``), which a fork bomb
+  cannot leave; ``RLIMIT_NPROC`` on top. Nothing survives a run: the
+  sandbox's pid namespace dies with its first process, and afterwards every
+  process left in the run's cgroups is frozen (freezer cgroup), killed,
+  and the cgroups removed.
+- **memory**: a memory cgroup per run (``memory.limit_in_bytes``, and
+  ``memory.memsw.limit_in_bytes`` where swap is accounted); ``/tmp`` is a
+  tmpfs of at most that size.
+- **time**: the grader times every step (a cell, or the checks of a test
+  cell) and the whole notebook from outside, and kills the run's processes
+  when a limit passes; nothing inside can stop that.
+- **output**: the grader reads at most ``max_output`` bytes of the sandbox's
+  stdout and stderr and at most ``MAX_RESULTS`` bytes of results, killing
+  the run beyond; ``RLIMIT_FSIZE`` caps any file written.
+
+When the grader is not root, the cgroups are not writable, or ``bwrap`` is
+missing or does not work here, the guarantees that depend on them are off
+and :attr:`~rnncourse.grader.sandbox.Sandbox.warnings` says which (the CLI prints them), rather than
+refusing to grade: without root, student code runs as the grader's own user
+in a user namespace, with ``RLIMIT_AS`` for memory; without ``bwrap``, it
+runs without any isolation of files or network.
+"""
+
+import itertools
+import json
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MB = 1024 * 1024
+MAX_RESULTS = 64 * MB  # bytes of results a run may send back
+MAX_FRAME = 32 * MB
+UID_BASE = 60001  # worker k runs student code as uid/gid UID_BASE + k
+
+_OPT = "/opt/rnncourse"
+PACKAGE_MOUNT = f"{_OPT}/package"  # the stripped package: PACKAGE_MOUNT/rnncourse
+PYTHON_MOUNT = f"{_OPT}/python"
+SITE_MOUNT = f"{_OPT}/site"
+
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+_CONTROLLERS = ("pids", "memory", "freezer")
+# Joins the cgroups given as arguments, then becomes the sandbox: nothing runs
+# outside the cgroups, and no preexec_fn is needed in a threaded parent.
+_JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of one run. Times in seconds, sizes in bytes."""
+
+    cell_timeout: float = 60.0
+    timeout: float = 600.0
+    memory: int = 2048 * MB
+    max_output: int = 1 * MB
+    max_processes: int = 64
+    max_file: int = 256 * MB
+    max_open_files: int = 1024
+
+
+@dataclass
+class Outcome:
+    """What came out of one run, before any judging.
+
+    ``status``: ``done`` (the runner finished every step), ``timeout``,
+    ``memory``, ``output limit``, ``crashed`` (the runner stopped by itself
+    before the end), or ``error`` (it never started: the grader's problem).
+    ``step``: the step in progress when the run stopped (None when done or
+    before the first). ``frames``: the frames received, in order (header
+    dict, body bytes); reading stops at the first frame that does not parse.
+    """
+
+    status: str
+    step: int = None
+    detail: str = ""
+    frames: list = field(default_factory=list)
+    output: bytes = b""
+    returncode: int = None
+    seconds: float = 0.0
+
+
+def _own_cgroup(controller):
+    """This process's cgroup path in the v1 hierarchy of ``controller`` ("" if none)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return path
+    return None
+
+
+class Cgroups:
+    """The cgroup v1 folders of one grading process: ``<hierarchy>/<own cgroup>/rnncourse-grade/<pid>-<random>``.
+
+    Each run gets a sub-folder, removed after the run; :meth:`~rnncourse.grader.sandbox.Cgroups.close` removes
+    the process's folder. Folders left by a grader killed with SIGKILL are
+    empty (the sandboxes die with their parent) and harmless.
+    """
+
+    def __init__(self):
+        self.base = {}
+        self.problem = ""
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        for controller in _CONTROLLERS:
+            own = _own_cgroup(controller)
+            mount = _CGROUP_ROOT / controller
+            if own is None or not (mount / "cgroup.procs").exists():
+                if controller != "freezer":
+                    self.problem = f"no cgroup v1 {controller} hierarchy at {mount}"
+                continue
+            base = mount / own.lstrip("/") / "rnncourse-grade" / token
+            try:
+                base.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                if controller != "freezer":
+                    self.problem = f"{base.parent} is not writable ({err.strerror})"
+                continue
+            self.base[controller] = base
+        if self.problem:
+            self.close()
+
+    @property
+    def usable(self):
+        return not self.problem and "pids" in self.base and "memory" in self.base
+
+    def job(self, name, limits):
+        return JobCgroup(self, name, limits)
+
+    def close(self):
+        for base in self.base.values():
+            for child in base.iterdir() if base.exists() else ():
+                if child.is_dir():
+                    _kill_and_remove({"x": child})
+            _rmdir(base)
+        self.base = {}
+
+
+def _write(path, value):
+    with open(path, "w") as f:
+        f.write(str(value))
+
+
+def _procs(folder):
+    try:
+        return [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _rmdir(folder):
+    for _ in range(100):
+        try:
+            folder.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            time.sleep(0.01)
+    return False
+
+
+def _kill_and_remove(dirs):
+    """Kill every process in the cgroups ``dirs`` (freezing them first when a freezer is there), then remove them."""
+    freezer = dirs.get("freezer")
+    if freezer is not None:
+        try:
+            _write(freezer / "freezer.state", "FROZEN")
+            for _ in range(200):
+                if (freezer / "freezer.state").read_text().strip() == "FROZEN":
+                    break
+                time.sleep(0.005)
+        except OSError:
+            freezer = None
+    for _ in range(1000):
+        pids = sorted({p for d in dirs.values() for p in _procs(d)})
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if freezer is not None:
+            try:
+                _write(freezer / "freezer.state", "THAWED")  # a frozen process dies only once thawed
+            except OSError:
+                pass
+        time.sleep(0.005)
+    for d in dirs.values():
+        _rmdir(d)
+
+
+class JobCgroup:
+    """The cgroups of one run: pids.max, the memory limit, and a freezer to kill all at once."""
+
+    def __init__(self, cgroups, name, limits):
+        self.dirs = {}
+        try:
+            for controller, base in cgroups.base.items():
+                folder = base / name
+                folder.mkdir()
+                self.dirs[controller] = folder
+            _write(self.dirs["pids"] / "pids.max", limits.max_processes)
+            memory = self.dirs["memory"]
+            _write(memory / "memory.limit_in_bytes", limits.memory)
+            if (memory / "memory.memsw.limit_in_bytes").exists():
+                try:
+                    _write(memory / "memory.memsw.limit_in_bytes", limits.memory)
+                except OSError:
+                    pass  # swap accounting is off: the limit above is all there is
+        except BaseException:
+            self.remove()
+            raise
+
+    @property
+    def procs_files(self):
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    def oom_killed(self):
+        """Whether the kernel killed a process of this run for exceeding the memory limit."""
+        memory = self.dirs.get("memory")
+        try:
+            fields = dict(line.split() for line in (memory / "memory.oom_control").read_text().splitlines())
+            if "oom_kill" in fields:
+                return int(fields["oom_kill"]) > 0
+            return int((memory / "memory.failcnt").read_text()) > 0
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def remove(self):
+        if self.dirs:
+            _kill_and_remove(self.dirs)
+            self.dirs = {}
+
+
+def _python_layout():
+    """How the sandbox reaches this Python: (binds [(host, sandbox)], executable, env, site dirs in the sandbox)."""
+    base = Path(sys.base_prefix).resolve()
+    exe = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+    if not exe.is_relative_to(base):
+        exe = base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    binds, env = [], {}
+    if base.is_relative_to("/usr"):
+        python = str(exe)
+    else:
+        binds.append((str(base), PYTHON_MOUNT))
+        python = f"{PYTHON_MOUNT}/{exe.relative_to(base)}"
+        env["PYTHONHOME"] = PYTHON_MOUNT
+        if (base / "lib").is_dir():
+            env["LD_LIBRARY_PATH"] = f"{PYTHON_MOUNT}/lib"
+    sites = []
+    for key in ("purelib", "platlib"):
+        site = Path(sysconfig.get_paths()[key]).resolve()
+        if not site.is_dir() or any(site == host for host, _ in sites):
+            continue
+        if site.is_relative_to(base):
+            inside = f"{PYTHON_MOUNT}/{site.relative_to(base)}" if not base.is_relative_to("/usr") else str(site)
+        elif site.is_relative_to("/usr"):
+            inside = str(site)
+        else:
+            inside = f"{SITE_MOUNT}{len(sites) or ''}"
+            binds.append((str(site), inside))
+        sites.append((site, inside))
+    return binds, python, env, sites
+
+
+class Sandbox:
+    """Runs the runner (or any Python) on untrusted code, isolated and limited as the module docstring says.
+
+    ``package_dir`` holds the stripped ``rnncourse`` (see :mod:`rnncourse.grader.strip`).
+    ``isolate=False`` runs without bubblewrap even where it exists (for
+    comparison only). Use as a context manager, or call :meth:`~rnncourse.grader.sandbox.Sandbox.close`.
+    """
+
+    def __init__(self, package_dir, limits=Limits(), *, isolate=True):
+        self.package_dir = str(Path(package_dir).resolve())
+        self.limits = limits
+        self.root = os.geteuid() == 0
+        self.bwrap = shutil.which("bwrap") if isolate else None
+        self.setpriv = shutil.which("setpriv") if self.root else None
+        self.cgroups = Cgroups() if self.root else None
+        self.warnings = []
+        self._binds, self._python, self._python_env, self._sites = _python_layout()
+        self._runs = itertools.count(1)
+        self._stopping = False
+        if self.root and self.setpriv is None:
+            self.bwrap = None  # bwrap as root without setpriv would leave student code root
+        self.isolated = False
+        problem = "it is not installed (Debian's package: bubblewrap)" if isolate else "isolation was turned off"
+        if self.root and self.setpriv is None:
+            problem = "setpriv (util-linux) is missing, so the sandbox could not drop root"
+        if self.bwrap:
+            code, out = self.run_python("print('ok')", timeout=60)
+            if code == 0 and out.strip() == b"ok":
+                self.isolated = True
+            else:
+                detail = " ".join(out.decode(errors="replace").split())[:300]
+                problem = f"it does not work here ({detail or f'exit code {code}'})"
+                self.bwrap = None
+        if not self.isolated:
+            self.warnings.append(
+                f"no bubblewrap sandbox: {problem}. Student code runs WITHOUT isolation: it can read and write "
+                f"whatever {'root' if self.root else 'your user'} can, use the network, and leave processes behind"
+            )
+        if not self.root:
+            self.warnings.append(
+                "not running as root: student code runs as your own user, without pids and memory cgroups; memory "
+                "is limited by RLIMIT_AS, processes by RLIMIT_NPROC (counted together with your other processes)"
+            )
+        elif not self.use_cgroups:
+            self.warnings.append(
+                f"cgroups unusable ({self.cgroups.problem}): memory is limited by RLIMIT_AS, processes by "
+                "RLIMIT_NPROC of the unprivileged uid; no freezer to kill a run's processes at once"
+            )
+
+    # --- the command ---------------------------------------------------------------------
+
+    @property
+    def use_cgroups(self):
+        return self.cgroups is not None and self.cgroups.usable
+
+    def _env(self):
+        package = PACKAGE_MOUNT if self.bwrap else self.package_dir
+        sites = [inside if self.bwrap else str(host) for host, inside in self._sites]
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp" if self.bwrap else os.environ.get("TMPDIR", "/tmp"),
+            "TMPDIR": "/tmp",
+            "USER": "student",
+            "LOGNAME": "student",
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": os.pathsep.join([package, *sites]),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONHASHSEED": "0",
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "NUMEXPR_NUM_THREADS": "1",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": "/tmp/.matplotlib",
+            "IPYTHONDIR": "/tmp/.ipython",
+        }
+        if self.bwrap:
+            env.update(self._python_env)
+        return env
+
+    def _bwrap_args(self, env):
+        args = [self.bwrap]
+        if self.root:
+            # No user namespace: bwrap mounts with root's rights, setpriv then drops them.
+            args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+        else:
+            args += ["--unshare-all"]
+        args += ["--die-with-parent", "--new-session", "--hostname", "sandbox", "--clearenv"]
+        args += ["--ro-bind", "/usr", "/usr"]
+        for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+            if os.path.islink(top):
+                args += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                args += ["--ro-bind", top, top]
+        args += ["--perms", "0755", "--dir", "/etc"]  # bwrap would make it 0700: unreadable to the student's uid
+        for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/fonts"):
+            if os.path.exists(etc):
+                args += ["--ro-bind", etc, etc]
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.limits.memory), "--tmpfs", "/tmp"]
+        args += ["--perms", "0755", "--dir", "/opt", "--perms", "0755", "--dir", _OPT]
+        for host, inside in self._binds:
+            args += ["--ro-bind", host, inside]
+        args += ["--ro-bind", self.package_dir, PACKAGE_MOUNT]
+        for host, inside in self._sites:
+            if (host / "rnncourse").is_dir():  # an installed copy of the course's package: cover it
+                args += ["--ro-bind", f"{self.package_dir}/rnncourse", f"{inside}/rnncourse"]
+        for key, value in env.items():
+            args += ["--setenv", key, value]
+        args += ["--chdir", "/tmp"]
+        return args
+
+    def command(self, argv, slot, cgroup=None):
+        """The command line that runs ``python argv`` sandboxed as worker ``slot``."""
+        env = self._env()
+        python = self._python if self.bwrap else sys.executable
+        inner = [python, "-s", *argv]
+        if self.root and self.setpriv and self.bwrap:
+            uid = UID_BASE + slot
+            inner = [
+                self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+                "--inh-caps=-all", "--bounding-set=-all", "--", *inner,
+            ]
+        cmd = [*self._bwrap_args(env), "--", *inner] if self.bwrap else inner
+        if cgroup is not None:
+            files = cgroup.procs_files
+            cmd = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", str(len(files)), *files, *cmd]
+        return cmd, env
+
+    def _rlimit_args(self):
+        args = ["--fsize", str(self.limits.max_file), "--nofile", str(self.limits.max_open_files)]
+        if not self.use_cgroups:
+            args += ["--as", str(max(self.limits.memory, 512 * MB))]
+            if self.root and self.bwrap:
+                args += ["--nproc", str(self.limits.max_processes)]  # counted per uid: the worker's own
+            elif not self.root:
+                # Counted with every process of this user: allow those that exist, plus the limit.
+                args += ["--nproc", str(_tasks_of(os.getuid()) + self.limits.max_processes)]
+        return args
+
+    # --- running -------------------------------------------------------------------------
+
+    def run_job(self, job, slot, *, steps=0):
+        """Run the runner on ``job`` (the bytes of its stdin, ``steps`` steps) as worker ``slot``: an :class:`~rnncourse.grader.sandbox.Outcome`."""
+        return self._execute(["-m", "rnncourse.grader.runner"], job, slot, runner=True, steps=steps)
+
+    def run_python(self, code, *, slot=0, timeout=None, stdin=b""):
+        """Run ``python -c code`` in the sandbox: ``(returncode, output)`` (stdout and stderr, capped).
+
+        For the probe at start-up and for tests of the isolation itself.
+        """
+        outcome = self._execute(["-c", code], stdin, slot, runner=False, timeout=timeout)
+        return outcome.returncode, outcome.output
+
+    def _execute(self, argv, stdin, slot, *, runner, steps=0, timeout=None):
+        limits = self.limits
+        cgroup = self.cgroups.job(f"w{slot}-{next(self._runs)}", limits) if self.use_cgroups else None
+        results_r = results_w = None
+        if runner:
+            results_r, results_w = os.pipe()
+            argv = [*argv, "--fd", str(results_w), *self._rlimit_args()]
+        cmd, env = self.command(argv, slot, cgroup)
+        start = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(results_w,) if runner else (),
+                env=env,
+                cwd="/",
+                start_new_session=True,
+            )
+        except OSError as err:
+            if cgroup:
+                cgroup.remove()
+            for fd in (results_r, results_w):
+                if fd is not None:
+                    os.close(fd)
+            return Outcome("error", detail=f"the sandbox could not start: {err}")
+        if results_w is not None:
+            os.close(results_w)
+        try:
+            return self._supervise(proc, stdin, results_r, cgroup, start, runner, steps, timeout)
+        finally:
+            _kill(proc, cgroup)
+            if results_r is not None:
+                try:
+                    os.close(results_r)
+                except OSError:
+                    pass
+
+    def _supervise(self, proc, stdin, results_r, cgroup, start, runner, steps, timeout):
+        limits = self.limits
+        total_deadline = start + (limits.timeout if timeout is None else timeout)
+        step_deadline = start + limits.cell_timeout  # the start-up, then each step
+        outcome = Outcome("crashed")
+        output = bytearray()
+        output_total = 0
+        results = bytearray()
+        results_total = 0
+        ready = done = broken = False
+        stopped = None  # why we killed it
+
+        sel = selectors.DefaultSelector()
+        pending = memoryview(stdin)
+        for f in (proc.stdin, proc.stdout):
+            os.set_blocking(f.fileno(), False)
+        if pending:
+            sel.register(proc.stdin, selectors.EVENT_WRITE, "stdin")
+        else:
+            proc.stdin.close()
+        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
+        if results_r is not None:
+            os.set_blocking(results_r, False)
+            sel.register(results_r, selectors.EVENT_READ, "results")
+
+        def frames():
+            nonlocal ready, done, step_deadline
+            while len(results) >= 8:
+                size = int.from_bytes(results[:8], "big")
+                if size > MAX_FRAME:
+                    return False
+                if len(results) < 8 + size:
+                    return True
+                payload = bytes(results[8 : 8 + size])
+                del results[: 8 + size]
+                head, _, body = payload.partition(b"\n")
+                try:
+                    header = json.loads(head)
+                except ValueError:
+                    return False
+                if not isinstance(header, dict):
+                    return False
+                kind = header.get("t")
+                if kind == "ready":
+                    ready = True
+                    step_deadline = time.monotonic() + limits.cell_timeout
+                elif kind == "step":
+                    i = header.get("i")
+                    if not isinstance(i, int) or not 0 <= i < steps:
+                        return False
+                    outcome.step = i
+                    step_deadline = time.monotonic() + limits.cell_timeout
+                elif kind == "done":
+                    done = True
+                outcome.frames.append((header, body))
+            return True
+
+        exited_at = None
+        while True:
+            if done:
+                break
+            now = time.monotonic()
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > 0.2:
+                break  # the process is gone; what its pipes still held has been read
+            if self._stopping:
+                stopped, outcome.detail = "error", "stopped"
+                break
+            if now >= total_deadline:
+                stopped, outcome.detail = "timeout", "notebook"
+                break
+            if runner and now >= step_deadline:
+                stopped, outcome.detail = "timeout", "cell" if ready else "start"
+                break
+            wait = min(total_deadline, step_deadline if runner else total_deadline) - now
+            if not sel.get_map():
+                # Every pipe is closed: wait for the process itself, within the deadlines.
+                try:
+                    proc.wait(timeout=min(wait, 0.05))
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            for key, _ in sel.select(timeout=min(wait, 0.05 if exited_at is not None else 1.0)):
+                what = key.data
+                if what == "stdin":
+                    try:
+                        n = os.write(proc.stdin.fileno(), pending[: 1 << 16])
+                    except BlockingIOError:
+                        n = 0
+                    except OSError:  # the runner is gone; what it missed does not matter
+                        n = len(pending)
+                    pending = pending[n:]
+                    if not pending:
+                        sel.unregister(proc.stdin)
+                        proc.stdin.close()
+                    continue
+                fd = key.fd
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                if what == "stdout":
+                    output_total += len(chunk)
+                    room = limits.max_output - len(output)
+                    if room > 0:
+                        output += chunk[:room]
+                    if output_total > limits.max_output and runner:
+                        stopped, outcome.detail = "output limit", "output"
+                        break
+                elif not broken:
+                    results_total += len(chunk)
+                    if results_total > MAX_RESULTS:
+                        stopped, outcome.detail = "output limit", "results"
+                        break
+                    results += chunk
+                    # A frame that does not parse ends the reading: what came before stays, the
+                    # rest is drained and dropped (so that the writer never blocks).
+                    broken = not frames()
+            if stopped:
+                break
+        sel.close()
+        outcome.output = bytes(output)
+        outcome.seconds = time.monotonic() - start
+        if done:
+            outcome.status, outcome.step = "done", None
+        elif stopped:
+            _kill(proc, cgroup)
+            outcome.status = stopped
+        else:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _kill(proc, cgroup)
+            if cgroup is not None and cgroup.oom_killed():
+                outcome.status = "memory"
+            elif runner and not ready:
+                outcome.status = "error"
+            else:
+                outcome.status = "crashed"
+        outcome.returncode = proc.poll()
+        if outcome.returncode is None:
+            _kill(proc, cgroup)
+            outcome.returncode = proc.poll()
+        if cgroup is not None and outcome.status in ("crashed", "error") and cgroup.oom_killed():
+            outcome.status = "memory"
+        return outcome
+
+    def stop(self):
+        """Stop every run now (the batch was interrupted): each is killed within a second."""
+        self._stopping = True
+
+    def close(self):
+        if self.cgroups is not None:
+            self.cgroups.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _tasks_of(uid):
+    """How many tasks (threads) the user ``uid`` runs now, as RLIMIT_NPROC counts them."""
+    count = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("Uid", "-1 -1").split()[0]) == uid:
+            count += int(fields.get("Threads", "1"))
+    return count
+
+
+def _kill(proc, cgroup):
+    """Kill the run: every process of its cgroups, or (without cgroups) its process group."""
+    if cgroup is not None:
+        cgroup.remove()
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    for f in (proc.stdin, proc.stdout):
+        try:
+            if f is not None:
+                f.close()
+        except OSError:
+            pass

@@ -1,0 +1,370 @@
+"""``rnncourse grade`` end to end: full and zero marks, grades.csv, feedback, the cache, the gradebook, the CLI.
+
+One batch of 02_rnn (the module's fixture ``batch``) holds the cases most
+tests read: the model solution, the released notebook, the nbgrader folder
+layout, a notebook that calls the course's own implementation, one whose
+error message is hostile HTML, one whose kernel dies half-way, one that
+writes warnings to stderr, a folder without the notebook and a file that is
+not JSON. The hostile and malformed corpus proper is in
+test_hostile_submissions.py and test_malformed_submissions.py.
+"""
+
+import copy
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnncourse.checks import assignment_points, assignments
+from rnncourse.grader import COLUMNS, core
+
+ROOT = Path(__file__).resolve().parents[2]
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+FIXED_DIGEST = "the package as it is during this test module"
+TEST_SECRET = b"the fixed secret of the grader's tests, 2\n"  # as conftest's: the same hidden cases on every run
+
+
+def notebook_of(folder, assignment, name=None):
+    return json.loads((folder / assignment / (name or f"{assignment}.ipynb")).read_text())
+
+
+def grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def replace_cell(notebook, gid, source):
+    notebook = copy.deepcopy(notebook)
+    [cell] = [c for c in notebook["cells"] if grade_id(c) == gid]
+    cell["source"] = source
+    return notebook
+
+
+def insert_after(notebook, gid, source):
+    notebook = copy.deepcopy(notebook)
+    i = next(i for i, c in enumerate(notebook["cells"]) if grade_id(c) == gid)
+    notebook["cells"].insert(i + 1, {"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None})
+    return notebook
+
+
+def write_submission(submissions, student, assignment, notebook, *, name=None, folder=None):
+    target = Path(submissions) / student / (folder or "")
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / (name or f"{assignment}.ipynb")
+    path.write_bytes(notebook if isinstance(notebook, bytes) else json.dumps(notebook).encode())
+    return path
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+# --- every assignment: full marks and zero ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_db(tmp_path_factory):
+    """One gradebook for the assignments' batches: nbgrader creates a database only once."""
+    return f"sqlite:///{tmp_path_factory.mktemp('gradebook') / 'gradebook.db'}"
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_solution_scores_full_marks_and_release_zero(assignment, tmp_path, grade_in, shared_db):
+    """Fails if a right answer loses a point (a check, the plan, the sandbox) or a stub earns one."""
+    subs = tmp_path / "subs"
+    names = sorted(p.name for p in (SOLUTIONS / assignment).glob("*.ipynb"))
+    for name in names:
+        write_submission(subs, "solution", assignment, notebook_of(SOLUTIONS, assignment, name), name=name)
+        write_submission(subs, "release", assignment, notebook_of(EXERCISES, assignment, name), name=name)
+    rows = grade_in(assignment, subs, db=shared_db)
+    assert len(rows) == 2 * len(names)
+    points = assignment_points(assignment)
+    for student in ("solution", "release"):
+        mine = [r for r in rows if r["student_id"] == student]
+        for row in mine:
+            assert row["status"] == "graded", (student, row["reason"])
+        assert sum(r["max_score"] for r in mine) == points.total
+        assert sum(r["manual_pending"] for r in mine) == points.manual_total
+    assert sum(r["score"] for r in rows if r["student_id"] == "solution") == points.auto_total
+    assert sum(r["score"] for r in rows if r["student_id"] == "release") == 0
+    # Every cell of a model solution runs without error in the sandbox: the helpers the assignment
+    # gives survive the stripping of the package.
+    for name in names:
+        page = (tmp_path / "out" / "feedback" / "solution" / name.replace(".ipynb", ".html")).read_text()
+        assert "Errors raised by your cells" not in page, page[page.find("Errors raised"):][:2000]
+
+
+# --- one batch of 02_rnn ----------------------------------------------------------------
+
+HOSTILE_TEXT = "<script>alert('owned')</script>" + "A" * 5000
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Grade the batch once; the tests read its rows, files and gradebook (and copy them before changing any)."""
+    base = tmp_path_factory.mktemp("batch")
+    subs = base / "subs"
+    solution, release = notebook_of(SOLUTIONS, "02_rnn"), notebook_of(EXERCISES, "02_rnn")
+    write_submission(subs, "honest", "02_rnn", solution)
+    write_submission(subs, "release", "02_rnn", release)
+    write_submission(subs, "layout", "02_rnn", solution, folder="02_rnn")
+    (subs / "layout" / "02_rnn" / "timestamp.txt").write_text("2024-05-01 10:00:00.000000 UTC")
+    calls_course = replace_cell(
+        solution,
+        "rnn_step_forward",
+        "from rnncourse.numpy import rnn_step_forward as course_step\n\n"
+        "def rnn_step_forward(x, prev_h, Wx, Wh, b):\n    return course_step(x, prev_h, Wx, Wh, b)\n",
+    )
+    write_submission(subs, "calls_course", "02_rnn", calls_course)
+    hostile = replace_cell(release, "rnn_step_forward", f"def rnn_step_forward(*args):\n    raise ValueError({HOSTILE_TEXT!r})\n")
+    hostile = insert_after(hostile, "rnn_step_forward", f"raise RuntimeError({HOSTILE_TEXT!r})")
+    write_submission(subs, "hostile_text", "02_rnn", hostile)
+    write_submission(subs, "dies", "02_rnn", insert_after(solution, "test_rnn_forward", "import os\nos._exit(3)"))
+    noisy = "import sys, warnings\nwarnings.warn('a warning')\nprint('noise on stderr', file=sys.stderr)"
+    write_submission(subs, "warns", "02_rnn", insert_after(solution, "imports", noisy))
+    (subs / "no_notebook").mkdir()
+    write_submission(subs, "garbage", "02_rnn", b"{this is not json")
+    paths = {"subs": subs, "out": base / "out", "db": f"sqlite:///{base / 'gradebook.db'}", "secret": base / "secret"}
+    paths["secret"].write_bytes(TEST_SECRET)  # the hidden cases are the same on every run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(core, "package_digest", lambda: FIXED_DIGEST)
+        rows = core.grade(
+            "02_rnn", subs, paths["out"], db=paths["db"], secret_file=paths["secret"], workers=2, progress=False,
+            autograded=base / "autograded", log=lambda message: None,
+        )
+    paths["autograded"] = base / "autograded"
+    return {"rows": {r["student_id"]: r for r in rows}, "list": rows, **paths}
+
+
+def test_rows_say_what_happened(batch):
+    rows = batch["rows"]
+    assert set(rows) == {"honest", "release", "layout", "calls_course", "hostile_text", "dies", "warns", "no_notebook", "garbage"}
+    for student in ("honest", "layout", "warns"):
+        assert (rows[student]["status"], rows[student]["score"]) == ("graded", 16), rows[student]
+    assert (rows["release"]["status"], rows["release"]["score"]) == ("graded", 0)
+    assert (rows["hostile_text"]["status"], rows["hostile_text"]["score"]) == ("graded", 0)
+    # The kernel died after the two forward tests: their 3 + 3 points stay.
+    assert (rows["dies"]["status"], rows["dies"]["score"]) == ("crashed", 6)
+    assert "exit code 3" in rows["dies"]["reason"]
+    assert rows["no_notebook"]["status"] == "missing" and rows["no_notebook"]["score"] == 0
+    assert rows["garbage"]["status"] == "invalid notebook" and "JSON" in rows["garbage"]["reason"]
+    for row in rows.values():
+        assert row["max_score"] == 20 and row["manual_pending"] == 4
+
+
+def test_calling_the_course_implementation_earns_nothing_for_it(batch):
+    """The sandbox's rnncourse.numpy.rnn_step_forward raises: the test of that function, and every test that needs it, earn 0."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(batch["db"], course_id="rnncourse") as gb:
+        grades = {g.name: g.auto_score for g in gb.find_submission_notebook("02_rnn", "02_rnn", "calls_course").grades}
+    assert grades["test_rnn_step_forward"] == 0
+    assert grades["test_rnn_step_backward"] == 0  # calls the learner's forward for its cache
+    assert batch["rows"]["calls_course"]["score"] <= 16 - 3 - 4
+    page = (batch["out"] / "feedback" / "calls_course" / "02_rnn.html").read_text()
+    assert "not available while grading" in page
+
+
+def test_grades_csv_has_the_columns_and_one_row_per_student_and_notebook(batch):
+    table = read_csv(batch["out"] / "grades.csv")
+    assert tuple(table[0]) == COLUMNS
+    body = table[1:]
+    assert [r[0] for r in body] == sorted(batch["rows"])  # sorted by student
+    assert all(r[1] == "02_rnn" for r in body)
+    by_student = {r[0]: dict(zip(COLUMNS, r)) for r in body}
+    assert by_student["honest"]["score"] == "16" and by_student["honest"]["max_score"] == "20"
+    assert by_student["honest"]["manual_pending"] == "4" and by_student["dies"]["status"] == "crashed"
+    assert [dict(zip(COLUMNS, map(str, (r[c] for c in COLUMNS)))) for r in batch["list"]] == [dict(zip(COLUMNS, r)) for r in body]
+
+
+def _solution_lines():
+    """The lines of the model solutions and hidden tests of 02_rnn that no feedback may show."""
+    lines = set()
+    for cell in notebook_of(SOLUTIONS, "02_rnn")["cells"]:
+        text = "".join(cell["source"])
+        for block in re.findall(r"### BEGIN (?:SOLUTION|HIDDEN TESTS)\n(.*?)### END", text, re.S):
+            lines |= {line.strip() for line in block.splitlines() if len(line.strip()) > 12}
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade") and cell["cell_type"] == "markdown":
+            lines |= {line.strip() for line in text.splitlines() if len(line.strip()) > 30}  # model written answers
+    return lines
+
+
+def test_feedback_shows_checks_and_points_escapes_and_hides_the_tests(batch):
+    feedback = batch["out"] / "feedback"
+    assert sorted(p.name for p in feedback.iterdir()) == sorted(batch["rows"])
+    secret_lines = _solution_lines()
+    assert len(secret_lines) > 10
+    for student in batch["rows"]:
+        page = (feedback / student / "02_rnn.html").read_text()
+        for marker in ("BEGIN HIDDEN TESTS", "hidden=True", "BEGIN SOLUTION", "check(\""):
+            assert marker not in page, (student, marker)
+        leaked = [line for line in secret_lines if line in page]
+        assert not leaked, (student, leaked[:3])
+    release = (feedback / "release" / "02_rnn.html").read_text()
+    for name in ("test_rnn_step_forward", "test_rnn_forward", "test_rnn_step_backward", "test_rnn_backward"):
+        assert name in release
+    assert "0 / 6" in release and "q_gradcheck" in release and "Check the input term" in release
+    honest = (feedback / "honest" / "02_rnn.html").read_text()
+    assert "6 / 6" in honest and "<b>16</b> of 20" in honest
+    hostile = (feedback / "hostile_text" / "02_rnn.html").read_text()
+    assert "<script>" not in hostile and "&lt;script&gt;" in hostile
+    assert "A" * 1000 not in hostile  # text from the student's code is truncated
+
+
+def test_gradebook_holds_the_scores_and_nbgrader_export_works(batch, tmp_path):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(batch["db"], course_id="rnncourse") as gb:
+        for student, row in batch["rows"].items():
+            submission = gb.find_submission_notebook("02_rnn", "02_rnn", student)
+            grades = {g.name: g for g in submission.grades}
+            assert sum(g.auto_score or 0 for g in grades.values()) == row["score"], student
+            for written in ("q_gradcheck", "q_parameter_sharing"):
+                assert grades[written].auto_score is None and grades[written].needs_manual_grade
+        assert gb.find_grade_cell("test_rnn_backward", "02_rnn", "02_rnn").max_score == 6
+        assert gb.find_submission("02_rnn", "layout").timestamp is not None
+    target = tmp_path / "export.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "export", f"--db={batch['db']}", f"--to={target}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(target, newline="") as f:
+        exported = {r["student_id"]: r for r in csv.DictReader(f) if r["assignment"] == "02_rnn"}
+    assert set(exported) == set(batch["rows"])
+    for student, row in batch["rows"].items():
+        assert float(exported[student]["raw_score"]) == row["score"], student
+        assert float(exported[student]["max_score"]) == 20
+
+
+def test_autograded_notebooks_give_nbgrader_the_same_scores(batch):
+    """formgrader reads these: nbgrader's own determine_grade must agree with the grader, cell by cell."""
+    import nbformat
+    from nbgrader.utils import determine_grade, is_grade
+
+    source_points = {
+        c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"].get("points")
+        for c in notebook_of(SOLUTIONS, "02_rnn")["cells"] if c["metadata"].get("nbgrader")
+    }
+    written = sorted(p.parent.parent.name for p in batch["autograded"].glob("*/02_rnn/02_rnn.ipynb"))
+    assert written == sorted(s for s, r in batch["rows"].items() if r["status"] not in ("missing", "invalid notebook"))
+    for student in written:
+        nb = nbformat.read(batch["autograded"] / student / "02_rnn" / "02_rnn.ipynb", as_version=4)
+        nbformat.validate(nb)
+        auto = 0
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader")
+            if meta:
+                assert meta.get("points") == source_points[meta["grade_id"]]
+            if meta and is_grade(cell) and cell.cell_type == "code":
+                auto += determine_grade(cell)[0]
+        assert auto == batch["rows"][student]["score"], student
+
+
+def _copy_batch(batch, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(batch["out"], out)
+    shutil.copy(batch["db"].removeprefix("sqlite:///"), tmp_path / "gradebook.db")
+    subs = tmp_path / "subs"
+    shutil.copytree(batch["subs"], subs, symlinks=True)
+    return subs, out, f"sqlite:///{tmp_path / 'gradebook.db'}"
+
+
+def test_rerun_grades_only_what_changed_and_gives_identical_rows(batch, tmp_path, monkeypatch):
+    from rnncourse.grader.sandbox import Sandbox
+
+    subs, out, db = _copy_batch(batch, tmp_path)
+    pages = {p: p.read_bytes() for p in (out / "feedback").rglob("*.html")}
+    (out / "grades.csv").unlink()
+    runs = []
+    real_run = Sandbox.run_job
+
+    def counting(self, job, slot, **kwargs):
+        runs.append(slot)
+        return real_run(self, job, slot, **kwargs)
+
+    monkeypatch.setattr(core, "package_digest", lambda: FIXED_DIGEST)
+    monkeypatch.setattr(Sandbox, "run_job", counting)
+    grade = lambda: core.grade(  # noqa: E731
+        "02_rnn", subs, out, db=db, secret_file=batch["secret"], workers=2, progress=False, log=lambda m: None
+    )
+    assert grade() == batch["list"]
+    assert runs == []  # every notebook came from the cache (the missing and the invalid one need no run)
+    assert {p: p.read_bytes() for p in (out / "feedback").rglob("*.html")} == pages
+    assert read_csv(out / "grades.csv") == read_csv(batch["out"] / "grades.csv")
+    # A changed submission is graded again, and only it.
+    write_submission(subs, "release", "02_rnn", notebook_of(SOLUTIONS, "02_rnn"))
+    rows = {r["student_id"]: r for r in grade()}
+    assert len(runs) == 1
+    assert rows["release"]["score"] == 16
+    assert {k: v for k, v in rows.items() if k != "release"} == {k: v for k, v in batch["rows"].items() if k != "release"}
+
+
+def test_a_new_secret_or_a_new_limit_grades_again(batch, tmp_path, monkeypatch):
+    """The cache key holds the seeds (from the secret) and the limits: changing either is a miss."""
+    from rnncourse.grader.sandbox import Sandbox
+
+    subs, out, db = _copy_batch(batch, tmp_path)
+    for student in list(batch["rows"]):
+        if student != "honest":
+            shutil.rmtree(subs / student)
+    calls = []
+    monkeypatch.setattr(core, "package_digest", lambda: FIXED_DIGEST)
+    monkeypatch.setattr(Sandbox, "run_job", lambda self, *a, **k: calls.append(1) or pytest.fail("not cached"))
+    options = dict(db=db, workers=1, progress=False, log=lambda m: None)
+    core.grade("02_rnn", subs, out, secret_file=batch["secret"], **options)  # cached
+    for changed in ({"secret_file": tmp_path / "another secret"}, {"secret_file": batch["secret"], "memory": 1000}):
+        with pytest.raises(pytest.fail.Exception):
+            core.grade("02_rnn", subs, out, **{**options, **changed})
+    assert len(calls) == 2
+
+
+def test_manual_scores_given_in_the_gradebook_count_and_are_no_longer_pending(batch, tmp_path, monkeypatch):
+    from nbgrader.api import Gradebook
+
+    subs, out, db = _copy_batch(batch, tmp_path)
+    with Gradebook(db, course_id="rnncourse") as gb:
+        gb.find_grade("q_gradcheck", "02_rnn", "02_rnn", "honest").manual_score = 1.5
+        gb.db.commit()
+    monkeypatch.setattr(core, "package_digest", lambda: FIXED_DIGEST)
+    rows = {r["student_id"]: r for r in core.grade(
+        "02_rnn", subs, out, db=db, secret_file=batch["secret"], workers=2, progress=False, log=lambda m: None
+    )}
+    assert (rows["honest"]["score"], rows["honest"]["manual_pending"]) == (17.5, 2)
+    with Gradebook(db, course_id="rnncourse") as gb:  # the manual score survives the re-grade
+        assert gb.find_grade("q_gradcheck", "02_rnn", "02_rnn", "honest").manual_score == 1.5
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def _cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "rnncourse", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_instructor_errors_exit_2_with_a_message(tmp_path):
+    done = _cli("grade", "99_no_such_assignment", tmp_path, "--db", f"sqlite:///{tmp_path}/gb.db", "--secret-file", tmp_path / "s")
+    assert done.returncode == 2 and "no assignment '99_no_such_assignment'" in done.stderr
+    done = _cli("grade", "02_rnn", tmp_path / "nowhere", "--db", f"sqlite:///{tmp_path}/gb.db", "--secret-file", tmp_path / "s")
+    assert done.returncode == 2 and "does not exist" in done.stderr
+    assert not (tmp_path / "gb.db").exists() and not (tmp_path / "s").exists()  # nothing made before the checks
+
+
+def test_cli_grades_and_creates_the_secret_0600(tmp_path):
+    subs = tmp_path / "subs"
+    write_submission(subs, "someone", "01_sequence_modeling", b"")
+    out = tmp_path / "out"
+    done = _cli(
+        "grade", "01_sequence_modeling", subs, "--out", out, "--db", f"sqlite:///{tmp_path}/gb.db",
+        "--secret-file", tmp_path / "secret", "--workers", "1", "--no-progress",
+    )
+    assert done.returncode == 0, done.stderr
+    assert read_csv(out / "grades.csv")[1][5] == "invalid notebook"
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+    assert "\r" not in done.stderr  # no progress bar when asked (and when stderr is not a terminal)
