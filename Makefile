@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rnncourse-installed
 
-.PHONY: setup book test bench bench-torch lab exercises freeze clean
+.PHONY: setup book test bench bench-torch bench-triton bench-grade lab exercises freeze clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,14 @@ bench: setup
 # Speed of rnncourse.torch against torch.nn (cuDNN on a GPU); add ARGS="--device cuda".
 bench-torch: setup
 	$(BIN)/python benchmarks/torch_vs_cudnn.py $(ARGS)
+
+# rnncourse's fused Triton kernels against cuDNN and a plain loop (needs a CUDA GPU); ARGS="--quick".
+bench-triton: setup
+	$(BIN)/python benchmarks/triton_vs_cudnn.py $(ARGS)
+
+# Submissions per minute: `rnncourse grade` (sandboxed) against plain `nbgrader autograde`.
+bench-grade: setup
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/grade_vs_nbgrader.py $(ARGS)
 
 # Regenerate the student versions in exercises/ from the nbgrader sources in solutions/.
 exercises: setup

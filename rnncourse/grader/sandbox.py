@@ -34,7 +34,7 @@ and writable cgroup v1 hierarchies, as on the course's machines):
 
 When the grader is not root, the cgroups are not writable, or ``bwrap`` is
 missing or does not work here, the guarantees that depend on them are off
-and :attr:`~rnncourse.grader.sandbox.Sandbox.warnings` says which (the CLI prints them), rather than
+and ``Sandbox.warnings`` says which (the CLI prints them), rather than
 refusing to grade: without root, student code runs as the grader's own user
 in a user namespace, with ``RLIMIT_AS`` for memory; without ``bwrap``, it
 runs without any isolation of files or network.
@@ -121,7 +121,7 @@ def _own_cgroup(controller):
 class Cgroups:
     """The cgroup v1 folders of one grading process: ``<hierarchy>/<own cgroup>/rnncourse-grade/<pid>-<random>``.
 
-    Each run gets a sub-folder, removed after the run; :meth:`~rnncourse.grader.sandbox.Cgroups.close` removes
+    Each run gets a sub-folder, removed after the run; ``Cgroups.close()`` removes
     the process's folder. Folders left by a grader killed with SIGKILL are
     empty (the sandboxes die with their parent) and harmless.
     """
@@ -298,7 +298,7 @@ class Sandbox:
 
     ``package_dir`` holds the stripped ``rnncourse`` (see :mod:`rnncourse.grader.strip`).
     ``isolate=False`` runs without bubblewrap even where it exists (for
-    comparison only). Use as a context manager, or call :meth:`~rnncourse.grader.sandbox.Sandbox.close`.
+    comparison only). Use as a context manager, or call ``Sandbox.close()``.
     """
 
     def __init__(self, package_dir, limits=Limits(), *, isolate=True):

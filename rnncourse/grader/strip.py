@@ -1,4 +1,4 @@
-"""The package the sandbox sees: a copy of :mod:`rnncourse` without the course's answers to the assignment.
+"""The package the sandbox sees: a copy of ``rnncourse`` without the course's answers to the assignment.
 
 A submission that calls the course's own implementation of a function it was
 asked to write must earn nothing for it. The sandbox therefore never sees the
@@ -14,7 +14,7 @@ the learner also has):
    every ``Check(...)`` (``reference``, ``mistakes``, ``precheck``, ``visible``,
    ``hidden``), replaced by inert values: the sandbox runs only a check's
    ``run``, on cases that come from outside;
-3. the course's PyTorch twins of those functions (:data:`~rnncourse.grader.strip.TORCH_TWINS`): every
+3. the course's PyTorch twins of those functions (``TORCH_TWINS``): every
    method of ``rnncourse.torch``'s ``RNN``, ``RNNCell`` and their autograd
    function when the assignment asks for ``rnn_*``, and so on;
 4. every private helper (``_name``) that only stripped code used: what is

@@ -22,7 +22,8 @@ CHAPTERS = [
 ]
 
 # Book-wide pages: each one that exists must be in _toc.yml too.
-BOOK_PAGES = ["book/notation", "book/glossary", "book/misconceptions", "book/references", "book/api"]
+BOOK_PAGES = ["book/appendix_fast", "book/instructor_guide", "book/notation", "book/glossary",
+              "book/misconceptions", "book/references", "book/api"]
 
 SOURCE_SUFFIXES = (".md", ".ipynb")
 
