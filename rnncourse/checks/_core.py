@@ -33,7 +33,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from rnncourse.testing import assert_close
+from rnncourse.testing import assert_close, tolerance
 
 __all__ = [
     "Case",
@@ -684,6 +684,76 @@ def check(name, *functions, hidden=False, seed=None):
 
 
 # --- helpers for declaring checks -----------------------------------------------------
+
+
+# --- helpers for declaring checks ---------------------------------------------------------
+
+
+def changed_outputs(compute, **mistake):
+    """A mistake's outputs: ``compute(i, **mistake)``, keeping only the outputs it changes on the case.
+
+    The judge reads every output a mistake returns as one the mistake changes,
+    and recognises the mistake only if each of them is wrong; an output the
+    mistake leaves right on a case (``dprev_c`` when only the order of the
+    gates is wrong, ``dh0`` when ``Wh = 0``, everything but ``dh0`` when
+    ``T = 1``) must be left out. ``compute(i, **options)`` is a hand-written
+    model of the function with switches for its mistakes.
+    """
+
+    def outputs(i):
+        right = compute(i)
+        wrong = compute(i, **mistake)
+        return {k: v for k, v in wrong.items() if not np.allclose(v, right[k], **tolerance(np.float64))}
+
+    return outputs
+
+
+# An input of a hidden case that asks for the truth from torch.nn rather than rnncourse.numpy.
+TORCH_TRUTH = "truth_from_torch"
+
+
+def torch_truth(i):
+    """Whether case ``i`` takes its truth from torch.nn: a hidden case, with PyTorch installed.
+
+    PyTorch is imported only here and only for such cases, on the trusted
+    side, so that ``import rnncourse.checks`` stays light.
+    """
+    if not bool(i.get(TORCH_TRUTH, False)):
+        return False
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def torch_twin(kind, i, *, step):
+    """``torch.nn``'s LSTM or GRU (``kind``), its cell when ``step``, in float64, holding case ``i``'s weights.
+
+    Returns ``(module, (W_ih, W_hh, b_ih, b_hh))``, the module's parameters.
+    Ours are the transposes of torch's weights; the LSTM of the exercises has
+    one bias ``b`` (torch's ``bias_hh`` is then zero), the GRU two, ``bx`` and
+    ``bh``. Creating the module does not touch the learner's torch random state.
+    """
+    import torch
+
+    D, H = i["Wx"].shape[0], i["Wh"].shape[0]
+    cell, layer = {"LSTM": (torch.nn.LSTMCell, torch.nn.LSTM), "GRU": (torch.nn.GRUCell, torch.nn.GRU)}[kind]
+    with torch.random.fork_rng(devices=[]):
+        module = (cell(D, H) if step else layer(D, H, batch_first=True)).double()
+    suffix = "" if step else "_l0"
+    params = tuple(getattr(module, name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    W_ih, W_hh, b_ih, b_hh = params
+    with torch.no_grad():
+        W_ih.copy_(torch.tensor(i["Wx"].T))
+        W_hh.copy_(torch.tensor(i["Wh"].T))
+        if kind == "LSTM":
+            b_ih.copy_(torch.tensor(i["b"]))
+            b_hh.zero_()
+        else:
+            b_ih.copy_(torch.tensor(i["bx"]))
+            b_hh.copy_(torch.tensor(i["bh"]))
+    return module, params
 
 
 def nonzero_bias(rng, size, dtype=np.float64):

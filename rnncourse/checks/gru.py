@@ -23,9 +23,21 @@ import numpy as np
 
 from rnncourse.numpy import gru_backward, gru_forward, gru_step_backward, gru_step_forward, sigmoid
 
-from rnncourse.testing import TOLERANCES
 
-from ._core import Case, Check, Mistake, Written, call, nonzero_bias, random_cases, unpack
+from ._core import (
+    TORCH_TRUTH,
+    Case,
+    Check,
+    Mistake,
+    Written,
+    call,
+    changed_outputs,
+    nonzero_bias,
+    random_cases,
+    torch_truth,
+    torch_twin,
+    unpack,
+)
 
 ASSIGNMENT = "05_gru"
 
@@ -34,7 +46,6 @@ STEP_GRADS = ("dx", "dprev_h", "dWx", "dWh", "dbx", "dbh")
 SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "dbx", "dbh")
 
 # Input key of the hidden cases: their truth comes from torch.nn (in float64) when PyTorch is installed.
-TORCH_TRUTH = "truth_from_torch"
 
 
 # --- inputs ---------------------------------------------------------------------------
@@ -212,52 +223,18 @@ def _bptt(i, *, carry=True, forwards=False, dWh_state="previous", direct=True):
     return {**grads, "dh0": carried}
 
 
-def _changed(compute, **mistake):
-    """A mistake's outputs: ``compute(i, **mistake)``, keeping only the outputs it changes on the case.
-
-    The judge reads every output a mistake returns as one the mistake changes,
-    and recognises the mistake only if each of them is wrong; an output the
-    mistake leaves right on this case (dx and dWx when only the hidden side's
-    gradient is wrong, everything but dh0 when T = 1) must be left out.
-    """
-
-    def outputs(i):
-        right = compute(i)
-        wrong = compute(i, **mistake)
-        return {k: v for k, v in wrong.items() if not np.allclose(v, right[k], **TOLERANCES[np.dtype(np.float64)])}
-
-    return outputs
 
 
 # --- the truth from torch.nn (hidden cases) -------------------------------------------
 
 
-def _torch_truth(i):
-    """Whether this case takes its truth from torch.nn: a hidden case, with PyTorch installed."""
-    if not bool(i.get(TORCH_TRUTH, False)):
-        return False
-    try:
-        import torch  # noqa: F401 - only on the trusted side, only for the hidden cases
-    except ImportError:
-        return False
-    return True
 
 
 def _torch_gru(i, *, step, backward):
     """The outputs (and gradients) of torch.nn.GRUCell (``step``) or torch.nn.GRU, in float64."""
     import torch
 
-    D, H = i["Wx"].shape[0], i["Wh"].shape[0]
-    with torch.random.fork_rng(devices=[]):  # the weights are ours: leave the learner's torch RNG as it was
-        module = (torch.nn.GRUCell(D, H) if step else torch.nn.GRU(D, H, batch_first=True)).double()
-    suffix = "" if step else "_l0"
-    W_ih, W_hh = getattr(module, "weight_ih" + suffix), getattr(module, "weight_hh" + suffix)
-    b_ih, b_hh = getattr(module, "bias_ih" + suffix), getattr(module, "bias_hh" + suffix)
-    with torch.no_grad():  # ours are the transposes of torch's weights
-        W_ih.copy_(torch.tensor(i["Wx"].T))
-        W_hh.copy_(torch.tensor(i["Wh"].T))
-        b_ih.copy_(torch.tensor(i["bx"]))
-        b_hh.copy_(torch.tensor(i["bh"]))
+    module, (W_ih, W_hh, b_ih, b_hh) = torch_twin("GRU", i, step=step)
 
     def tensor(name):
         return torch.tensor(i[name], dtype=torch.float64, requires_grad=True)
@@ -293,7 +270,7 @@ def _step_forward_run(fns, i, out):
 
 
 def _step_forward_reference(i):
-    if _torch_truth(i):
+    if torch_truth(i):
         return _torch_gru(i, step=True, backward=False)
     return {"next_h": gru_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"])[0]}
 
@@ -351,31 +328,31 @@ GRU_STEP_FORWARD = Check(
         Mistake(
             "The update gate weighs the other way round: in PyTorch's convention next_h = (1 - z) * n + z * prev_h "
             "(z = 1 keeps the old state), not z * n + (1 - z) * prev_h.",
-            _changed(_step_h, weighting="swapped"),
+            changed_outputs(_step_h, weighting="swapped"),
         ),
         Mistake(
             "b_hn is added outside the reset gate's product: n = tanh(x Wxn + bxn + r * (prev_h Whn + bhn)); "
             "bx and bh cannot be added together for the n block.",
-            _changed(_step_h, bhn="outside"),
+            changed_outputs(_step_h, bhn="outside"),
         ),
         Mistake(
             "The reset gate is applied before the product, (r * prev_h) Whn, as in Cho et al. (2014). "
             "PyTorch applies it after: r * (prev_h Whn + bhn).",
-            _changed(_step_h, reset="before"),
+            changed_outputs(_step_h, reset="before"),
         ),
         Mistake(
             "r and z are swapped: the blocks are stacked r, z, n, so the reset gate comes from the first H columns "
             "and the update gate from the next H.",
-            _changed(_step_h, order="zrn"),
+            changed_outputs(_step_h, order="zrn"),
         ),
         Mistake(
             "b_hn is missing: n = tanh(x Wxn + bxn + r * (prev_h Whn + bhn)).",
-            _changed(_step_h, bhn="dropped"),
+            changed_outputs(_step_h, bhn="dropped"),
         ),
         Mistake(
             "Each gate's block of Wh is used transposed: with row vectors the hidden side is prev_h @ Wh, "
             "Wh as it is (H, 3H).",
-            _changed(_step_h, Wh_blocks_transposed=True),
+            changed_outputs(_step_h, Wh_blocks_transposed=True),
         ),
     ),
 )
@@ -391,7 +368,7 @@ def _forward_run(fns, i, out):
 
 
 def _forward_reference(i):
-    if _torch_truth(i):
+    if torch_truth(i):
         return _torch_gru(i, step=False, backward=False)
     return {"h": gru_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])[0]}
 
@@ -442,7 +419,7 @@ GRU_FORWARD = Check(
     mistakes=(
         Mistake(
             "Every step started from h0: pass the state each step produces on to the next step.",
-            _changed(_sequence_h, carry=False),
+            changed_outputs(_sequence_h, carry=False),
         ),
         Mistake(
             "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
@@ -451,12 +428,12 @@ GRU_FORWARD = Check(
         ),
         Mistake(
             "The update gate weighs the other way round: next_h = (1 - z) * n + z * prev_h.",
-            _changed(_sequence_h, weighting="swapped"),
+            changed_outputs(_sequence_h, weighting="swapped"),
         ),
         Mistake(
             "The reset gate is applied before the product, as in Cho et al. (2014); PyTorch's is "
             "r * (h Whn + bhn).",
-            _changed(_sequence_h, reset="before"),
+            changed_outputs(_sequence_h, reset="before"),
         ),
     ),
 )
@@ -476,7 +453,7 @@ def _step_backward_run(fns, i, out):
 
 
 def _step_backward_reference(i):
-    if _torch_truth(i):
+    if torch_truth(i):
         return _torch_gru(i, step=True, backward=True)
     next_h, cache = gru_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"])
     return {"next_h": next_h, **dict(zip(STEP_GRADS, gru_step_backward(i["dnext_h"], cache)))}
@@ -533,23 +510,23 @@ GRU_STEP_BACKWARD = Check(
         Mistake(
             "dprev_h misses the direct path: next_h = (1 - z) * n + z * prev_h uses prev_h itself, so "
             "dprev_h = dnext_h * z + [da_r, da_z, da_n * r] Wh^T.",
-            _changed(_step_grads, direct=False),
+            changed_outputs(_step_grads, direct=False),
         ),
         Mistake(
             "On the hidden side the n block is multiplied by r: its gradient is da_n * r, in dWh, dbh and dprev_h.",
-            _changed(_step_grads, r_on_hidden_n=False),
+            changed_outputs(_step_grads, r_on_hidden_n=False),
         ),
         Mistake(
             "da_z has the wrong sign: next_h = (1 - z) * n + z * prev_h, so d next_h / dz = prev_h - n.",
-            _changed(_step_grads, dz_sign=-1.0),
+            changed_outputs(_step_grads, dz_sign=-1.0),
         ),
         Mistake(
             "da_r misses b_hn: n = tanh(... + r * (prev_h Whn + bhn)), so da_r = da_n * (prev_h Whn + bhn) * r * (1 - r).",
-            _changed(_step_grads, bhn_in_dr=False),
+            changed_outputs(_step_grads, bhn_in_dr=False),
         ),
         Mistake(
             "dbh is not dbx: on the hidden side the n block's gradient is da_n * r, so dbh = sum of [da_r, da_z, da_n * r].",
-            _changed(_step_grads, dbh_is_dbx=True),
+            changed_outputs(_step_grads, dbh_is_dbx=True),
         ),
     ),
 )
@@ -567,7 +544,7 @@ def _backward_run(fns, i, out):
 
 
 def _backward_reference(i):
-    if _torch_truth(i):
+    if torch_truth(i):
         return _torch_gru(i, step=False, backward=True)
     h, cache = gru_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])
     return {"h": h, **dict(zip(SEQ_GRADS, gru_backward(i["dh"], cache)))}
@@ -622,20 +599,20 @@ GRU_BACKWARD = Check(
         Mistake(
             "The gradient from step t+1 is not carried back: at step t use dh[:, t] plus the "
             "dprev_h that step t+1 returned.",
-            _changed(_bptt, carry=False),
+            changed_outputs(_bptt, carry=False),
         ),
         Mistake(
             "The carried gradient misses the direct path: h_t = (1 - z_t) * n_t + z_t * h_{t-1}, so step t "
             "sends back dh_t * z_t besides the products with Wh.",
-            _changed(_bptt, direct=False),
+            changed_outputs(_bptt, direct=False),
         ),
         Mistake(
             "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0.",
-            _changed(_bptt, forwards=True),
+            changed_outputs(_bptt, forwards=True),
         ),
         Mistake(
             "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t.",
-            _changed(_bptt, dWh_state="current"),
+            changed_outputs(_bptt, dWh_state="current"),
         ),
     ),
 )

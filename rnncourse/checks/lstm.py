@@ -22,9 +22,21 @@ import numpy as np
 
 from rnncourse.numpy import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward, sigmoid
 
-from rnncourse.testing import TOLERANCES
 
-from ._core import Case, Check, Mistake, Written, call, nonzero_bias, random_cases, unpack
+from ._core import (
+    TORCH_TRUTH,
+    Case,
+    Check,
+    Mistake,
+    Written,
+    call,
+    changed_outputs,
+    nonzero_bias,
+    random_cases,
+    torch_truth,
+    torch_twin,
+    unpack,
+)
 
 ASSIGNMENT = "04_lstm"
 
@@ -33,7 +45,6 @@ STEP_GRADS = ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")
 SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
 
 # Input key of the hidden cases: their truth comes from torch.nn (in float64) when PyTorch is installed.
-TORCH_TRUTH = "truth_from_torch"
 
 
 # --- inputs ---------------------------------------------------------------------------
@@ -230,52 +241,18 @@ def _bptt(i, *, carry_h=True, carry_c=True, carry_c_without_forget=False, forwar
     return {"dx": dx, "dh0": dh_carry, "dWx": dWx, "dWh": dWh, "db": db}
 
 
-def _changed(compute, **mistake):
-    """A mistake's outputs: ``compute(i, **mistake)``, keeping only the outputs it changes on the case.
-
-    The judge reads every output a mistake returns as one the mistake changes,
-    and recognises the mistake only if each of them is wrong; an output the
-    mistake leaves right on this case (dprev_c when only da's order is wrong,
-    dh0 when Wh = 0) must be left out.
-    """
-
-    def outputs(i):
-        right = compute(i)
-        wrong = compute(i, **mistake)
-        return {k: v for k, v in wrong.items() if not np.allclose(v, right[k], **TOLERANCES[np.dtype(np.float64)])}
-
-    return outputs
 
 
 # --- the truth from torch.nn (hidden cases) -------------------------------------------
 
 
-def _torch_truth(i):
-    """Whether this case takes its truth from torch.nn: a hidden case, with PyTorch installed."""
-    if not bool(i.get(TORCH_TRUTH, False)):
-        return False
-    try:
-        import torch  # noqa: F401 - only on the trusted side, only for the hidden cases
-    except ImportError:
-        return False
-    return True
 
 
 def _torch_lstm(i, *, step, backward):
     """The outputs (and gradients) of torch.nn.LSTMCell (``step``) or torch.nn.LSTM, in float64."""
     import torch
 
-    D, H = i["Wx"].shape[0], i["Wh"].shape[0]
-    with torch.random.fork_rng(devices=[]):  # the weights are ours: leave the learner's torch RNG as it was
-        module = (torch.nn.LSTMCell(D, H) if step else torch.nn.LSTM(D, H, batch_first=True)).double()
-    suffix = "" if step else "_l0"
-    W_ih, W_hh = getattr(module, "weight_ih" + suffix), getattr(module, "weight_hh" + suffix)
-    b_ih, b_hh = getattr(module, "bias_ih" + suffix), getattr(module, "bias_hh" + suffix)
-    with torch.no_grad():  # ours are the transposes of torch's weights; one bias, so bias_hh is zero
-        W_ih.copy_(torch.tensor(i["Wx"].T))
-        W_hh.copy_(torch.tensor(i["Wh"].T))
-        b_ih.copy_(torch.tensor(i["b"]))
-        b_hh.zero_()
+    module, (W_ih, W_hh, b_ih, _) = torch_twin("LSTM", i, step=step)
 
     def tensor(name):
         return torch.tensor(i[name], dtype=torch.float64, requires_grad=True)
@@ -312,7 +289,7 @@ def _step_forward_run(fns, i, out):
 
 
 def _step_forward_reference(i):
-    if _torch_truth(i):
+    if torch_truth(i):
         return _torch_lstm(i, step=True, backward=False)
     next_h, next_c, _ = lstm_step_forward(i["x"], i["prev_h"], i["prev_c"], i["Wx"], i["Wh"], i["b"])
     return {"next_h": next_h, "next_c": next_c}
@@ -379,7 +356,7 @@ LSTM_STEP_FORWARD = Check(
         Mistake(
             "The gates are read in the order i, f, o, g. This course, like PyTorch, stacks them i, f, g, o: "
             "a[:, 2H:3H] is the candidate g (tanh), a[:, 3H:] the output gate o (sigmoid).",
-            _changed(_step, order="ifog"),
+            changed_outputs(_step, order="ifog"),
         ),
         Mistake(
             "next_h and next_c are swapped: return next_h, next_c, cache, in that order.",
@@ -389,34 +366,34 @@ LSTM_STEP_FORWARD = Check(
             # Before the mistakes that change next_h alone: with b = 0 and prev_c = 0, a learner
             # without the bias gives next_h = 0, which is also what o * tanh(prev_c) gives.
             "The bias is missing: a = x Wx + prev_h Wh + b, with b (4H,) added to every row.",
-            _changed(_step, no_bias=True),
+            changed_outputs(_step, no_bias=True),
         ),
         Mistake(
             "The input and forget gates are swapped in the cell update: next_c = f * prev_c + i * g "
             "(f keeps the old cell, i writes the candidate).",
-            _changed(_step, cell="i_f_swapped"),
+            changed_outputs(_step, cell="i_f_swapped"),
         ),
         Mistake(
             "The forget gate is applied to the input gate's product too: next_c = f * prev_c + i * g, "
             "not f * (prev_c + i * g).",
-            _changed(_step, cell="forget_everything"),
+            changed_outputs(_step, cell="forget_everything"),
         ),
         Mistake(
             "next_h = o * next_c: the tanh is missing, next_h = o * tanh(next_c).",
-            _changed(_step, output="no_tanh"),
+            changed_outputs(_step, output="no_tanh"),
         ),
         Mistake(
             "next_h uses the tanh of the previous cell: it is o * tanh(next_c), with the cell just computed.",
-            _changed(_step, output="previous_cell"),
+            changed_outputs(_step, output="previous_cell"),
         ),
         Mistake(
             "The candidate g goes through a sigmoid; it is g = tanh(a_g) (i, f and o are sigmoids).",
-            _changed(_step, g_activation=sigmoid),
+            changed_outputs(_step, g_activation=sigmoid),
         ),
         Mistake(
             "Each gate's block of Wh is used transposed: with row vectors the recurrent term is prev_h @ Wh, "
             "Wh as it is (H, 4H).",
-            _changed(_step, Wh_blocks_transposed=True),
+            changed_outputs(_step, Wh_blocks_transposed=True),
         ),
     ),
 )
@@ -430,7 +407,7 @@ def _forward_run(fns, i, out):
 
 
 def _forward_reference(i):
-    if _torch_truth(i):
+    if torch_truth(i):
         return _torch_lstm(i, step=False, backward=False)
     return {"h": lstm_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])[0]}
 
@@ -491,15 +468,15 @@ LSTM_FORWARD = Check(
         Mistake(
             "The cell state is not carried: every step started from c = 0. Pass the next_c each step "
             "produces on to the next step, as you do with next_h.",
-            _changed(_sequence_h, carry_c=False),
+            changed_outputs(_sequence_h, carry_c=False),
         ),
         Mistake(
             "Every step started from h0: pass the next_h each step produces on to the next step.",
-            _changed(_sequence_h, carry_h=False),
+            changed_outputs(_sequence_h, carry_h=False),
         ),
         Mistake(
             "The cell started from h0; it starts from zeros, c = np.zeros_like(h0).",
-            _changed(_sequence_h, c0_from_h0=True),
+            changed_outputs(_sequence_h, c0_from_h0=True),
         ),
         Mistake(
             "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
@@ -508,7 +485,7 @@ LSTM_FORWARD = Check(
         ),
         Mistake(
             "The gates are read in the order i, f, o, g; they are stacked i, f, g, o.",
-            _changed(_sequence_h, order="ifog"),
+            changed_outputs(_sequence_h, order="ifog"),
         ),
     ),
 )
@@ -528,7 +505,7 @@ def _step_backward_run(fns, i, out):
 
 
 def _step_backward_reference(i):
-    if _torch_truth(i):
+    if torch_truth(i):
         return _torch_lstm(i, step=True, backward=True)
     next_h, next_c, cache = lstm_step_forward(i["x"], i["prev_h"], i["prev_c"], i["Wx"], i["Wh"], i["b"])
     grads = lstm_step_backward(i["dnext_h"], i["dnext_c"], cache)
@@ -595,24 +572,24 @@ LSTM_STEP_BACKWARD = Check(
         Mistake(
             "dnext_c is left out: the cell gets gradient from the next step (dnext_c) and through next_h, "
             "dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2).",
-            _changed(_step_grads, with_dnext_c=False),
+            changed_outputs(_step_grads, with_dnext_c=False),
         ),
         Mistake(
             "The path from next_c through next_h is missing: next_h = o * tanh(next_c), so "
             "dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2).",
-            _changed(_step_grads, through_h=False),
+            changed_outputs(_step_grads, through_h=False),
         ),
         Mistake(
             "The tanh slope is taken at next_c itself: the derivative of tanh(c) is 1 - tanh(c)**2, not 1 - c**2.",
-            _changed(_step_grads, tanh_slope_of_c=True),
+            changed_outputs(_step_grads, tanh_slope_of_c=True),
         ),
         Mistake(
             "da is stacked i, f, o, g; stack it like the gates, i, f, g, o, so that it lines up with Wx, Wh and b.",
-            _changed(_step_grads, order="ifog"),
+            changed_outputs(_step_grads, order="ifog"),
         ),
         Mistake(
             "dprev_c misses the forget gate: next_c = f * prev_c + i * g, so dprev_c = dc * f.",
-            _changed(_step_grads, forget_in_dprev_c=False),
+            changed_outputs(_step_grads, forget_in_dprev_c=False),
         ),
     ),
 )
@@ -628,7 +605,7 @@ def _backward_run(fns, i, out):
 
 
 def _backward_reference(i):
-    if _torch_truth(i):
+    if torch_truth(i):
         return _torch_lstm(i, step=False, backward=True)
     h, cache = lstm_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])
     return {"h": h, **dict(zip(SEQ_GRADS, lstm_backward(i["dh"], cache)))}
@@ -689,30 +666,30 @@ LSTM_BACKWARD = Check(
         Mistake(
             "The gradient of the cell state is not carried back: step t gets dnext_c = the dprev_c that "
             "step t+1 returned (zeros only at the last step).",
-            _changed(_bptt, carry_c=False),
+            changed_outputs(_bptt, carry_c=False),
         ),
         Mistake(
             "The gradient from step t+1 is not carried back through h: at step t use dh[:, t] plus the "
             "dprev_h that step t+1 returned.",
-            _changed(_bptt, carry_h=False),
+            changed_outputs(_bptt, carry_h=False),
         ),
         Mistake(
             "The cell gradient is carried back without the forget gate: c_t = f_t * c_{t-1} + ..., "
             "so step t-1 gets dc_t * f_t.",
-            _changed(_bptt, carry_c_without_forget=True),
+            changed_outputs(_bptt, carry_c_without_forget=True),
         ),
         Mistake(
             "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0.",
-            _changed(_bptt, forwards=True),
+            changed_outputs(_bptt, forwards=True),
         ),
         Mistake(
             "Off by one in time: the forget gate at step t multiplies c_{t-1} (zeros at t = 0), "
             "so da_f uses the cell from before step t, not c_t.",
-            _changed(_bptt, forget_sees_current_cell=True),
+            changed_outputs(_bptt, forget_sees_current_cell=True),
         ),
         Mistake(
             "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t.",
-            _changed(_bptt, dWh_state="current"),
+            changed_outputs(_bptt, dWh_state="current"),
         ),
     ),
 )

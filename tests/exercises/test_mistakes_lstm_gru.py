@@ -488,16 +488,15 @@ def test_a_learner_computing_in_float32_passes_on_many_seeds(name):
 @pytest.mark.parametrize("name", sorted(RIGHT))
 def test_the_hidden_truth_is_torch_nn_and_agrees_with_the_reference(name):
     pytest.importorskip("torch")
-    from rnncourse.checks import gru, lstm
+    from rnncourse.checks._core import TORCH_TRUTH, torch_truth
 
-    module = lstm if name.startswith("lstm") else gru
     spec = get_check(name)
     for case in make_cases(name, 3, hidden=True):
         inputs = _float64(_inputs(case))
-        assert module._torch_truth(inputs)
+        assert torch_truth(inputs)
         from_torch = spec.reference(inputs)
-        del inputs[module.TORCH_TRUTH]
-        assert not module._torch_truth(inputs)
+        del inputs[TORCH_TRUTH]
+        assert not torch_truth(inputs)
         from_numpy = spec.reference(inputs)
         assert from_torch.keys() == from_numpy.keys() == {k for k in spec.outputs}
         for k in from_torch:
