@@ -136,3 +136,22 @@ def check_names():
 
 def functions_of(name):
     return get_check(name).functions
+
+
+def assert_mistake_fails_and_is_named(name, functions, says, *, hidden_must_fail=False):
+    """A realistic wrong answer loses its points, with a short visible message containing ``says``.
+
+    The grader's out-of-process mode must give the very same verdict and
+    message; on the hidden cases both modes must agree too (random shapes may
+    or may not show a mistake, unless ``hidden_must_fail``).
+    """
+    passed, message = in_process(name, functions)
+    assert not passed, f"{name}: a wrong answer passed the visible cases"
+    assert says in message, message
+    assert len(message.splitlines()) <= 5, message
+    assert out_of_process(name, functions) == (passed, message)
+    hidden = in_process(name, functions, hidden=True)
+    assert hidden == out_of_process(name, functions, hidden=True)
+    if hidden_must_fail:
+        assert not hidden[0], f"{name}: a wrong answer passed the hidden cases"
+
