@@ -3,6 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python benchmarks/numpy_vs_torch.py [--quick] [--threads N] [--repeats R]
+        [--models lstm,gru] [--dtypes float32,float64] [--shapes 0,1,2]
 
 Both libraries run in the same process with the same number of threads:
 the script sets ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and
@@ -27,7 +28,9 @@ steadier when other programs share the cores):
   forward + backward ratio meets its target (LSTM 1.3, GRU 0.8 at the two
   larger shapes; 3 at the smallest).
 
-``--quick`` runs the two smaller shapes with 3 repeats. BLAS tuning
+``--quick`` runs the two smaller shapes with 3 repeats; ``--shapes`` picks
+shapes by their index in ``SHAPES`` (``--shapes 2``: the largest only) and
+``--dtypes`` the dtypes. BLAS tuning
 variables already in the environment (``OPENBLAS_CORETYPE`` and others) are
 left as they are and printed in the header.
 """
@@ -46,6 +49,11 @@ def parse_args():
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 5, quick 3)")
     p.add_argument("--models", default="lstm,gru", help="comma-separated subset of lstm,gru")
+    p.add_argument("--dtypes", default="float32,float64", help="comma-separated subset of float32,float64")
+    p.add_argument(
+        "--shapes", default=None,
+        help=f"comma-separated indices into {SHAPES} (default: all; with --quick 0,1)",
+    )  # fmt: skip
     p.add_argument(
         "--clock", choices=["wall", "cpu"], default="wall",
         help="wall-clock time, or CPU time of the process (all its threads; steadier when other "
@@ -168,8 +176,12 @@ def measure(fns, repeats):
 
 
 def main():
-    shapes = SHAPES[:2] if ARGS.quick else SHAPES
+    if ARGS.shapes is not None:
+        shapes = [SHAPES[int(k)] for k in ARGS.shapes.split(",")]
+    else:
+        shapes = SHAPES[:2] if ARGS.quick else SHAPES
     models = [m.strip() for m in ARGS.models.split(",") if m.strip()]
+    dtypes = [np.dtype(d.strip()).type for d in ARGS.dtypes.split(",") if d.strip()]
     rng = np.random.default_rng(0)
     env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     print(
@@ -185,7 +197,7 @@ def main():
     print(header)
     print("-" * len(header))
     for model in models:
-        for dtype in (np.float32, np.float64):
+        for dtype in dtypes:
             for shape in shapes:
                 ours_fwd, ours_fb, torch_fwd, torch_nograd, torch_fb = make_case(model, dtype, *shape, rng)
                 of, tf, tn, ofb, tfb = measure(
