@@ -23,7 +23,6 @@ import numpy as np
 
 from rnncourse.numpy import gru_backward, gru_forward, gru_step_backward, gru_step_forward, sigmoid
 
-
 from ._core import (
     TORCH_TRUTH,
     Case,
@@ -44,8 +43,6 @@ ASSIGNMENT = "05_gru"
 GATES = "rzn"
 STEP_GRADS = ("dx", "dprev_h", "dWx", "dWh", "dbx", "dbh")
 SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "dbx", "dbh")
-
-# Input key of the hidden cases: their truth comes from torch.nn (in float64) when PyTorch is installed.
 
 
 # --- inputs ---------------------------------------------------------------------------

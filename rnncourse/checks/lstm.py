@@ -22,7 +22,6 @@ import numpy as np
 
 from rnncourse.numpy import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward, sigmoid
 
-
 from ._core import (
     TORCH_TRUTH,
     Case,
@@ -43,8 +42,6 @@ ASSIGNMENT = "04_lstm"
 GATES = "ifgo"
 STEP_GRADS = ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")
 SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
-
-# Input key of the hidden cases: their truth comes from torch.nn (in float64) when PyTorch is installed.
 
 
 # --- inputs ---------------------------------------------------------------------------
