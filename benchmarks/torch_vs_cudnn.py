@@ -20,7 +20,12 @@ column ``max|dy|`` is the largest difference of their outputs (a guard that
 the two compute the same thing, not a test).
 
 On the CPU both run in this process with the same number of threads
-(``--threads``, default: torch's). On a GPU, timings use CUDA events with
+(``--threads``, default: torch's). Each new large CPU buffer costs a page
+fault per 4 KiB page on first use, a large share of the time at these
+shapes; PyTorch asks for transparent huge pages instead only when
+``THP_MEM_ALLOC_ENABLE=1`` is set before it starts, which speeds up
+``torch.nn.LSTM`` more than ours. The header says whether it is set:
+measure both ways (``THP_MEM_ALLOC_ENABLE=1 make bench-torch``). On a GPU, timings use CUDA events with
 ``torch.cuda.synchronize()`` around them, and TF32 (which cuDNN would
 otherwise use for float32 by default, and matrix products would not) is set
 the same way for both from ``--tf32`` (default off) and printed.
@@ -40,6 +45,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from rnncourse.torch import _recurrence  # noqa: E402
 from rnncourse.torch.rnn import GRU, LSTM  # noqa: E402
 
 SHAPES = [(32, 64, 64, 128), (64, 128, 256, 256), (64, 100, 512, 512), (16, 1024, 768, 768)]
@@ -175,7 +181,12 @@ def main():
                     f"cudnn {torch.backends.cudnn.allow_tf32} (same for both)")
     else:
         where = f"CPU, {torch.get_num_threads()} threads for both"
-        settings = f"oneDNN (mkldnn) available to torch.nn: {torch.backends.mkldnn.is_available()}"
+        ours_onednn = _recurrence._on_onednn(torch.empty(1, dtype=getattr(torch, args.dtype)))
+        settings = (
+            f"oneDNN (mkldnn) available to torch.nn: {torch.backends.mkldnn.is_available()}, "
+            f"ours multiplies in oneDNN: {ours_onednn}, "
+            f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '(unset)')}"
+        )
     print(f"torch {torch.__version__}; {where}; dtype {args.dtype}; {settings}")
     print(f"median of {args.repeats} runs after {args.warmup} warm-up runs; times in ms; ratio = ours / torch.nn")
     shapes = SHAPES[:-1] if args.quick else SHAPES

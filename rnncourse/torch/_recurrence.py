@@ -15,6 +15,9 @@ project's (shared, 2-core AMD EPYC) CPU, time relative to ``torch.nn.LSTM``
     torch.compile of the cell             3.8, after 42 s     1.9, after 11 s
                                           compiling           compiling (new shape)
 
+(all with ``torch.mm``; with the oneDNN products and the CPU ``tanh``
+described below, this Function is at 2.0 - 2.5 and 1.1).
+
 - Autograd through a Python loop records some ten nodes per step and replays
   them one by one in the backward. The Function records one node per layer,
   and its backward does per step only what the recurrence forces (one
@@ -26,15 +29,21 @@ project's (shared, 2-core AMD EPYC) CPU, time relative to ``torch.nn.LSTM``
 - ``torch.compile`` and TorchScript (deprecated) compile the cell, not the
   loop: they still launch kernels step by step, and ``torch.compile`` adds
   a C++ compilation per new shape.
-- Why ``torch.nn.LSTM`` stays ahead on this CPU: it runs oneDNN's fused LSTM
-  primitive, whose matrix products (oneDNN's own kernels) are about 1.5-2x
-  faster here than the MKL ``sgemm`` that every ``torch.mm`` goes through
-  (MKL on an AMD CPU); the matrix products alone, with our shapes and MKL,
-  take about 1.6x torch's whole forward + backward at (64, 128, 256, 256).
-  Routing ours through oneDNN (``Tensor.to_mkldnn``) gained little and cost
-  at small shapes, so it is not done. ``torch.nn.GRU`` and ``RNN`` have no
-  such path: ours are about as fast or faster (see
-  ``benchmarks/torch_vs_cudnn.py``).
+- Matrix products on the CPU: ``torch.nn.LSTM`` runs oneDNN's fused LSTM
+  primitive, whose matrix products (oneDNN's own kernels) run about 2x
+  faster on this CPU than the MKL ``sgemm`` that every float32 ``torch.mm``
+  goes through (MKL on an AMD CPU: 84-93 GFLOP/s on one thread, against
+  150-210). So ours call oneDNN too, for the per-step products
+  (:class:`_Weight`, weight packed once per call) and the products over all
+  steps (:func:`_affine`, :meth:`_Steps.weight_gradients`). LSTM forward +
+  backward, float32, one thread, relative to ``torch.nn.LSTM``: 1.72 and
+  1.97 at (64, 128, 256, 256) and (64, 100, 512, 512) with ``torch.mm``,
+  1.11 and 1.05 with oneDNN and :func:`_tanh`. (Going through
+  ``Tensor.to_mkldnn`` instead converts layouts at every step and gained
+  little.) ``torch.nn.GRU`` and ``RNN`` have no fused path on the CPU: ours
+  are faster (see ``benchmarks/torch_vs_cudnn.py``).
+- ``tanh`` on the CPU is computed through ``sigmoid`` (:func:`_tanh`): torch's
+  own is several times slower here.
 - The input projection ``x_t W_ih^T + b`` of every step is one matrix
   product over all ``S`` rows before the loop.
 - The gate blocks of the LSTM are rotated from torch's ``(i, f, g, o)`` to
@@ -152,6 +161,28 @@ class _Steps:
             product.addmm_(da[rows].t(), state)
         return product
 
+    def weight_gradients(self, da, x, flat, init, reverse):
+        """``(da^T x, da^T h_prev)``: the gradients of ``W_ih`` and ``W_hh``.
+
+        ``da (S, G)`` is the gradient of the pre-activations, ``x (S, D)``
+        the input, ``flat (S, F)`` the states the loop computed and ``init
+        (N, F)`` the initial state. Where the products run in oneDNN (see
+        :class:`_Weight`), which takes row-major operands only and would copy
+        transposed views itself, ``da`` is transposed once for both, in one
+        product ``da^T [x | h_prev]``: at (64, 128, 256, 256) that saves one
+        (S, 4H) copy (20 ms, mostly page faults of the fresh buffer) of an
+        LSTM backward of about 160 ms.
+        """
+        if not _on_onednn(da):
+            return da.t() @ x, self.previous_product(da, flat, init, reverse)
+        D = x.shape[1]
+        xh_t = x.new_empty(D + flat.shape[1], self.S)  # [x | h_prev]^T
+        xh_t[:D].copy_(x.t())
+        for rows, state in self.previous(flat, init, reverse):
+            xh_t[D:, rows].copy_(state.t())
+        both = _ONEDNN_LINEAR(da.t().contiguous(), xh_t, None, "none", [], "")
+        return both[:, :D], both[:, D:]
+
     def final(self, flat, reverse):
         """``(N, F)``: each sequence's state after its last step (a new tensor)."""
         if reverse:  # time step 0 comes last and holds every row
@@ -213,11 +244,101 @@ def _assemble(parts, first):
     return parts[0][1] if len(parts) == 1 else torch.cat([rows for _, rows in parts])
 
 
-def _affine(x, weight, bias):
-    """``x @ weight^T + bias`` in one call (bias may be None)."""
+class _Weight:
+    """A weight ``w (G, F)`` that a time loop multiplies by at every step: ``x @ w^T``.
+
+    On the CPU in float32 the products run in oneDNN, with ``w`` packed once
+    (per call of the layer) into oneDNN's blocked layout; anywhere else (a
+    GPU, float64, a torch built without oneDNN) they are ``torch.mm``. Chosen
+    by measurement: on the project's AMD CPU every ``torch.mm`` goes to MKL,
+    whose ``sgemm`` runs the per-step shapes at 84-88 GFLOP/s on one thread
+    (it takes a generic path on AMD processors), where oneDNN's kernels run
+    them at 155-190 GFLOP/s, the speed ``torch.nn.LSTM``'s own primitive
+    gets. The operator is the one ``torch.compile``'s CPU back end calls for
+    linear layers, ``torch.ops.mkldnn._linear_pointwise``: private, so it is
+    looked up once at import and ``torch.mm`` is used if it is missing.
+    Results agree with ``torch.mm`` to float32 rounding (the sums are
+    accumulated in another order).
+
+    Parameters
+    ----------
+    w : (G, F) tensor.
+    rows : the usual number of rows of ``x`` (the batch size), a hint for the packing.
+    """
+
+    def __init__(self, w, rows):
+        self.w = w
+        self.packed = None
+        if _on_onednn(w):
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), rows)
+
+    def times(self, x, out=None):
+        """``x @ w^T`` for ``x (b, F)``: ``(b, G)``, a new tensor or written into ``out``."""
+        if self.packed is None:
+            return torch.mm(x, self.w.t(), out=out)
+        product = _ONEDNN_LINEAR(x.contiguous(), self.packed, None, "none", [], "")
+        return product if out is None else out.copy_(product)
+
+    def plus_times(self, y, x, out=None):
+        """``y + x @ w^T`` (``y`` broadcast to ``(b, G)``), a new tensor or written into ``out``."""
+        if self.packed is None:
+            return torch.addmm(y, x, self.w.t(), out=out)
+        return torch.add(y, self.times(x), out=out)
+
+    def add_times(self, out, x):
+        """``out += x @ w^T`` in place; returns ``out``."""
+        if self.packed is None:
+            return out.addmm_(x, self.w.t())
+        return out.add_(self.times(x))
+
+
+# oneDNN's matrix product for :class:`_Weight` and :func:`_affine`, or None where torch has none
+_ONEDNN_LINEAR = None
+if torch.backends.mkldnn.is_available():
+    _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if getattr(torch.ops.mkldnn, "_reorder_linear_weight", None) is None:
+        _ONEDNN_LINEAR = None
+
+
+def _on_onednn(w):
+    """Whether products with ``w`` run in oneDNN: float32 on the CPU, oneDNN present and enabled."""
+    return (
+        _ONEDNN_LINEAR is not None
+        and w.device.type == "cpu"
+        and w.dtype == torch.float32
+        and torch.backends.mkldnn.enabled
+    )
+
+
+def _affine(x, weight, bias=None):
+    """``x @ weight^T + bias`` in one call (bias may be None), for the products over all steps.
+
+    In oneDNN where :class:`_Weight` is (measured there: on one thread, the
+    input projection and ``dx`` run 1.7-2.3x faster than with MKL, and the
+    weight gradient, whose operands are transposed views, as fast or 1.4x
+    faster); ``x`` and ``weight`` may be any strided views.
+    """
+    if _on_onednn(weight):
+        return _ONEDNN_LINEAR(x, weight, bias, "none", [], "")
     if bias is None:
         return x @ weight.t()
     return torch.addmm(bias, x, weight.t())
+
+
+def _tanh(a, out=None):
+    """``tanh(a)``, into ``out`` (a new tensor if None; ``out`` may be ``a``).
+
+    On the CPU as ``2 sigmoid(2a) - 1``. Chosen by measurement: torch
+    2.13's CPU ``tanh`` runs some 8x slower than its ``sigmoid`` on the
+    project's AMD CPU (one thread, a (64, 256) float32 block: 37 us against
+    4.5 us), and the four passes of the identity take 13 us. The identity is
+    exact; in floating point its error is absolute, a few roundings of 1
+    (float32 about 1e-7, float64 about 2e-16), inside the project's ``atol``.
+    On a GPU ``tanh`` is one fast kernel and is used as it is.
+    """
+    if a.device.type != "cpu":
+        return torch.tanh(a, out=out)
+    return torch.mul(a, 2, out=out).sigmoid_().mul_(2).sub_(1)
 
 
 def _rotate(w, H):
@@ -253,22 +374,22 @@ class LSTMLayer(torch.autograd.Function):
         a_t, sig_t, tanh_t = (steps.per_step(v) for v in (gates, gates[:, : 3 * H], gates[:, 3 * H :]))
         o_t, i_t, f_t, g_t = (steps.per_step(v) for v in gates.split(H, 1))
         c_t, h_t = steps.per_step(c_all), steps.per_step(out)
-        w_hh_t = w_hh.t()
+        w_hh_step = _Weight(w_hh, steps.N)
         h_prev, c_prev = h0, c0
         for t in steps.times(reverse):
             b = steps.sizes[t]
             h_prev, c_prev = _rows(h_prev, h0, b), _rows(c_prev, c0, b)
-            a_t[t].addmm_(h_prev, w_hh_t)
+            w_hh_step.add_times(a_t[t], h_prev)
             sig_t[t].sigmoid_()  # o, i, f
-            tanh_t[t].tanh_()  # g
+            _tanh(tanh_t[t], out=tanh_t[t])  # g
             c = c_t[t]
             torch.mul(f_t[t], c_prev, out=c)
             c.addcmul_(i_t[t], g_t[t])  # c_t = f * c_{t-1} + i * g
             h = h_t[t]
             if w_hr is None:
-                torch.tanh(c, out=h).mul_(o_t[t])  # h_t = o * tanh(c_t)
+                _tanh(c, out=h).mul_(o_t[t])  # h_t = o * tanh(c_t)
             else:
-                torch.mm(torch.tanh(c).mul_(o_t[t]), w_hr.t(), out=h)
+                torch.mm(_tanh(c).mul_(o_t[t]), w_hr.t(), out=h)
             h_prev, c_prev = h, c
         ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_hr, gates, c_all, out)
         ctx.steps, ctx.reverse, ctx.has_bias = steps, reverse, b_ih is not None
@@ -281,7 +402,7 @@ class LSTMLayer(torch.autograd.Function):
         steps, reverse = ctx.steps, ctx.reverse
         H = c0.shape[1]
         o, i, f, g = gates.split(H, 1)
-        tanh_c = torch.tanh(c_all)
+        tanh_c = _tanh(c_all)
         raw_h = None if w_hr is None else o * tanh_c  # h before the projection, for dW_hr
         # What is known before the loop, for all steps at once: the
         # pre-activation gradients are da_o = dr * D_o and da_{i,f,g} = dc * D_{i,f,g},
@@ -305,14 +426,15 @@ class LSTMLayer(torch.autograd.Function):
         A_t, f_t, dout_t = steps.per_step(A), steps.per_step(f), steps.per_step(dout)
         dh_t = None if dh_all is None else steps.per_step(dh_all)
         dh0_parts, dc0_parts = [], []
+        w_hh_back = _Weight(w_hh.t(), steps.N)  # da @ w_hh
         da_next = dcf_next = None  # of the next step in loop order; dcf = dc * f
         for t in reversed(steps.times(reverse)):
             b = steps.sizes[t]
             if da_next is not None and da_next.shape[0] == b:
-                dh = torch.addmm(dout_t[t], da_next, w_hh, out=None if dh_t is None else dh_t[t])
+                dh = w_hh_back.plus_times(dout_t[t], da_next, out=None if dh_t is None else dh_t[t])
                 dc = dcf_next
             else:
-                carry_h = None if da_next is None else da_next @ w_hh
+                carry_h = None if da_next is None else w_hh_back.times(da_next)
                 dh = _incoming(carry_h, b, dh_n, dh0_parts).add_(dout_t[t])
                 dc = _incoming(dcf_next, b, dc_n, dc0_parts)
                 if dh_t is not None:
@@ -327,15 +449,13 @@ class LSTMLayer(torch.autograd.Function):
         dh0 = dc0 = dx = dw_ih = dw_hh = db = dw_hr = None
         needs = ctx.needs_input_grad
         if needs[1]:
-            dh0 = _assemble(dh0_parts, da_next @ w_hh)
+            dh0 = _assemble(dh0_parts, w_hh_back.times(da_next))
         if needs[2]:
             dc0 = _assemble(dc0_parts, dcf_next)
         if needs[0]:
-            dx = D @ w_ih
-        if needs[3]:
-            dw_ih = _unrotate(D.t() @ x, H)
-        if needs[4]:
-            dw_hh = _unrotate(steps.previous_product(D, out, h0, reverse), H)
+            dx = _affine(D, w_ih.t())
+        if needs[3] or needs[4]:
+            dw_ih, dw_hh = (_unrotate(dw, H) for dw in steps.weight_gradients(D, x, out, h0, reverse))
         if ctx.has_bias and (needs[5] or needs[6]):
             db = _unrotate(D.sum(0), H)
         if w_hr is not None and needs[7]:
@@ -363,16 +483,17 @@ class GRULayer(torch.autograd.Function):
         rz_t, r_t, z_t, n_t = (steps.per_step(v) for v in (gates[:, : 2 * H],) + gates.split(H, 1))
         hw_t, hwrz_t, hwn_t = (steps.per_step(v) for v in (hw_all, hw_all[:, : 2 * H], hw_all[:, 2 * H :]))
         h_t = steps.per_step(out)
-        w_hh_t = w_hh.t()
+        w_hh_step = _Weight(w_hh, steps.N)
         h_prev = h0
         for t in steps.times(reverse):
             h_prev = _rows(h_prev, h0, steps.sizes[t])
             if b_hh is None:
-                torch.mm(h_prev, w_hh_t, out=hw_t[t])
+                w_hh_step.times(h_prev, out=hw_t[t])
             else:
-                torch.addmm(b_hh, h_prev, w_hh_t, out=hw_t[t])
+                w_hh_step.plus_times(b_hh, h_prev, out=hw_t[t])
             rz_t[t].add_(hwrz_t[t]).sigmoid_()  # r, z
-            n = n_t[t].addcmul_(r_t[t], hwn_t[t]).tanh_()  # n = tanh(x W_in + b_in + r (h W_hn + b_hn))
+            n = n_t[t].addcmul_(r_t[t], hwn_t[t])
+            _tanh(n, out=n)  # n = tanh(x W_in + b_in + r (h W_hn + b_hn))
             h = h_t[t]
             torch.addcmul(n, z_t[t], h_prev - n, out=h)  # h_t = (1 - z) n + z h_{t-1}
             h_prev = h
@@ -405,15 +526,16 @@ class GRULayer(torch.autograd.Function):
         dax_t, dah_t = steps.per_step(Ex.unflatten(1, (3, H))), steps.per_step(Eh.unflatten(1, (3, H)))
         z_t, dout_t = steps.per_step(z), steps.per_step(dout)
         dh0_parts = []
+        w_hh_back = _Weight(w_hh.t(), steps.N)  # dah @ w_hh
         dh_next = dah_next = z_next = None
         for t in reversed(steps.times(reverse)):
             b = steps.sizes[t]
             if dh_next is not None and dh_next.shape[0] == b:
                 # h_t reaches the loss through out_t and through step t + 1:
                 # directly (z h_t) and through the gates (dah W_hh)
-                dh = torch.addcmul(dout_t[t], z_next, dh_next).addmm_(dah_next, w_hh)
+                dh = w_hh_back.add_times(torch.addcmul(dout_t[t], z_next, dh_next), dah_next)
             else:
-                carry = None if dh_next is None else torch.addmm(z_next * dh_next, dah_next, w_hh)
+                carry = None if dh_next is None else w_hh_back.plus_times(z_next * dh_next, dah_next)
                 dh = _incoming(carry, b, dh_n, dh0_parts).add_(dout_t[t])
             dax_t[t].mul_(dh.unsqueeze(1))
             dah = dah_t[t].mul_(dh.unsqueeze(1)).flatten(1)
@@ -422,9 +544,9 @@ class GRULayer(torch.autograd.Function):
         dh0 = dx = dw_ih = dw_hh = db_ih = db_hh = None
         needs = ctx.needs_input_grad
         if needs[1]:
-            dh0 = _assemble(dh0_parts, torch.addmm(z_next * dh_next, dah_next, w_hh))
+            dh0 = _assemble(dh0_parts, w_hh_back.plus_times(z_next * dh_next, dah_next))
         if needs[0]:
-            dx = Ex @ w_ih
+            dx = _affine(Ex, w_ih.t())
         if needs[2]:
             dw_ih = Ex.t() @ x
         if needs[3]:
@@ -448,15 +570,15 @@ class RNNLayer(torch.autograd.Function):
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, relu, steps, reverse):
         out = _affine(x, w_ih, None if b_ih is None else b_ih + b_hh)  # becomes h in place
         h_t = steps.per_step(out)
-        w_hh_t = w_hh.t()
+        w_hh_step = _Weight(w_hh, steps.N)
         h_prev = h0
         for t in steps.times(reverse):
             h_prev = _rows(h_prev, h0, steps.sizes[t])
-            h = h_t[t].addmm_(h_prev, w_hh_t)
+            h = w_hh_step.add_times(h_t[t], h_prev)
             if relu:
                 h.relu_()
             else:
-                h.tanh_()
+                _tanh(h, out=h)
             h_prev = h
         ctx.save_for_backward(x, h0, w_ih, w_hh, out)
         ctx.steps, ctx.reverse, ctx.has_bias, ctx.relu = steps, reverse, b_ih is not None, relu
@@ -472,26 +594,25 @@ class RNNLayer(torch.autograd.Function):
 
         da_t, dout_t = steps.per_step(D), steps.per_step(dout)
         dh0_parts = []
+        w_hh_back = _Weight(w_hh.t(), steps.N)  # da @ w_hh
         da_next = None
         for t in reversed(steps.times(reverse)):
             b = steps.sizes[t]
             if da_next is not None and da_next.shape[0] == b:
-                dh = torch.addmm(dout_t[t], da_next, w_hh)
+                dh = w_hh_back.plus_times(dout_t[t], da_next)
             else:
-                carry = None if da_next is None else da_next @ w_hh
+                carry = None if da_next is None else w_hh_back.times(da_next)
                 dh = _incoming(carry, b, dh_n, dh0_parts).add_(dout_t[t])
             da_next = da_t[t].mul_(dh)
 
         dh0 = dx = dw_ih = dw_hh = db = None
         needs = ctx.needs_input_grad
         if needs[1]:
-            dh0 = _assemble(dh0_parts, da_next @ w_hh)
+            dh0 = _assemble(dh0_parts, w_hh_back.times(da_next))
         if needs[0]:
-            dx = D @ w_ih
-        if needs[2]:
-            dw_ih = D.t() @ x
-        if needs[3]:
-            dw_hh = steps.previous_product(D, out, h0, reverse)
+            dx = _affine(D, w_ih.t())
+        if needs[2] or needs[3]:
+            dw_ih, dw_hh = steps.weight_gradients(D, x, out, h0, reverse)
         if ctx.has_bias:
             db = D.sum(0)
         return dx, dh0, dw_ih, dw_hh, db, None if db is None else db.clone(), None, None, None

@@ -127,14 +127,22 @@ def outputs_and_grads(module, inp, hx, leaves, seed=1):
     return outs, dict(zip(names, grads))
 
 
-def assert_parity(ours, theirs, inp, hx, leaves, what=""):
+def assert_parity(ours, theirs, inp, hx, leaves, what="", *, gradients_floor_from_largest=False):
+    """Outputs, final states and every gradient of ``ours`` and ``theirs`` agree.
+
+    ``gradients_floor_from_largest`` compares the gradients as
+    :func:`rnncourse.testing.assert_close` does with ``floor_from_largest``
+    (for sums over many rows that cancel, see there).
+    """
     out_a, grads_a = outputs_and_grads(ours, inp, hx, leaves)
     out_b, grads_b = outputs_and_grads(theirs, inp, hx, leaves)
     for name, a, b in zip(["output", "h_n", "c_n"], out_a, out_b):
         assert_close(a, b, f"{what} {name}")
     assert grads_a.keys() == grads_b.keys()
     for name in grads_a:
-        assert_close(grads_a[name], grads_b[name], f"{what} gradient {name}")
+        assert_close(
+            grads_a[name], grads_b[name], f"{what} gradient {name}", floor_from_largest=gradients_floor_from_largest
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -295,6 +303,51 @@ def test_last_padded_step_as_final_state_is_caught(monkeypatch):
     # the classic packed-sequence bug: h_n taken at step T - 1 for every sequence
     monkeypatch.setattr(_recurrence._Steps, "final", lambda self, flat, reverse: flat[-self.N :].clone())
     _parity_fails("rnn", layout="packed unsorted")
+
+
+# ---------------------------------------------------------------------------
+# the oneDNN products (float32 on the CPU; see rnncourse.torch._recurrence._Weight)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
+def test_float32_products_on_the_cpu_run_in_onednn():
+    # the fast path rests on a private operator of the pinned torch: if an
+    # upgrade drops it, the fallback (torch.mm) is still right but about
+    # 1.5x slower, and this test says why
+    assert _recurrence._ONEDNN_LINEAR is not None
+    w = torch.randn(8, 4)
+    assert _recurrence._on_onednn(w)
+    assert not _recurrence._on_onednn(w.double())
+    with torch.backends.mkldnn.flags(enabled=False):
+        assert not _recurrence._on_onednn(w)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # said by mkldnn.flags
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "torch.mm"])
+@pytest.mark.parametrize("layout", ["padded", "packed unsorted"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_float32_at_sizes_off_the_kernel_blocks_matches_torch(cell, layout, onednn):
+    # sizes that are no multiple of oneDNN's blocks (8, 16, 64), so every
+    # product has ragged edges; both paths, in float32, against torch.nn.
+    # A weight gradient here sums 143 rows of terms that partly cancel: an
+    # element can be 1e-3 of the array's largest, and float32 rounding, which
+    # scales with the terms, puts it outside the element-wise bound (both
+    # paths do, against torch.nn and one another), so gradients are compared
+    # with floor_from_largest; outputs and states element-wise.
+    cfg = dict(
+        D=37, H=29, N=11, T=13, layout=layout, given_states=True,
+        kwargs=dict(num_layers=2, bidirectional=True, batch_first=False, bias=True),
+    )  # fmt: skip
+    if cell == "lstm":
+        cfg["kwargs"]["proj_size"] = 0 if layout == "padded" else 17
+    with torch.backends.mkldnn.flags(enabled=onednn):
+        ours, theirs = make_pair(cell, cfg["D"], cfg["H"], torch.float32, seed=5, **cfg["kwargs"])
+        inp, hx, leaves = make_inputs(cfg, cell, torch.float32, seed=5)
+        assert_parity(
+            ours, theirs, inp, hx, leaves, what=f"{cell} {layout} float32", gradients_floor_from_largest=True
+        )
 
 
 # ---------------------------------------------------------------------------
