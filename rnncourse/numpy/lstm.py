@@ -239,11 +239,12 @@ def lstm_backward(dh, cache, *, dc_last=None, return_state=False):
     dh_t = np.empty((N, H), dtype)
     # the gradient reaching h_t through step t + 1; none beyond the last step
     dh_carry = np.zeros((N, H), dtype)
+    WhT = np.ascontiguousarray(Wh.T)  # a contiguous copy: the per-step product runs faster than with the view
     for t in reversed(range(T)):
         np.add(dh[:, t], dh_carry, out=dh_t)
         prev_c = c[t - 1] if t > 0 else c0
         dc_carry = _lstm_cell_backward(dh_t, dc_carry, i[t], f[t], g[t], o[t], prev_c, tanh_c[t], da[:, t])
-        np.matmul(da[:, t], Wh.T, out=dh_carry)
+        np.matmul(da[:, t], WhT, out=dh_carry)
 
     dx, dWx = _input_gradients(x, da, Wx)
     dWh = _previous_states(h0, h).T @ da.reshape(N * T, 4 * H)
