@@ -31,8 +31,11 @@ test:
 	bash scripts/test.sh
 
 # Speed of rnncourse.numpy against torch.nn on the CPU (a benchmark, not a test).
+# NumPy reference against torch.nn on the CPU; ARGS="--threads 1", "--quick", ... OPENBLAS_CORETYPE and
+# OPENBLAS_L2_SIZE (set on some machines for old OpenBLAS builds) force NumPy onto older, slower kernels:
+# unset for this command only, never for tests or CI (see the script's docstring).
 bench: setup
-	$(BIN)/python benchmarks/numpy_vs_torch.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/numpy_vs_torch.py $(ARGS)
 
 # Speed of rnncourse.torch against torch.nn (cuDNN on a GPU); add ARGS="--device cuda".
 bench-torch: setup

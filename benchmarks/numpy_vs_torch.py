@@ -11,9 +11,10 @@ the script sets ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and
 imports NumPy or PyTorch, since BLAS libraries read them when loaded, and
 calls ``torch.set_num_threads``.
 
-For each model (LSTM, GRU), dtype (float32, float64) and shape (N, T, D, H)
-it reports, in milliseconds, the median of ``--repeats`` runs after one
-warm-up run, ours and torch's timed alternately so that a noisy neighbour
+For each model (LSTM, GRU), dtype (float32, float64) and shape (N, T, D, H),
+each measured in a fresh Python process (the memory an earlier case leaves
+behind slowed later ones), it reports, in milliseconds, the median of
+``--repeats`` runs after one warm-up run, ours and torch's timed alternately so that a noisy neighbour
 slows both alike (``--stat min`` takes the minimum instead, ``--clock cpu``
 the CPU time of the process instead of the wall-clock time: both are
 steadier when other programs share the cores):
@@ -30,13 +31,33 @@ steadier when other programs share the cores):
 
 ``--quick`` runs the two smaller shapes with 3 repeats; ``--shapes`` picks
 shapes by their index in ``SHAPES`` (``--shapes 2``: the largest only) and
-``--dtypes`` the dtypes. BLAS tuning
-variables already in the environment (``OPENBLAS_CORETYPE`` and others) are
-left as they are and printed in the header.
+``--dtypes`` the dtypes.
+
+BLAS settings: NumPy's matrix products run in OpenBLAS, which picks its
+kernels for the processor when it is loaded, unless ``OPENBLAS_CORETYPE``
+names one. Some machines set that variable (and ``OPENBLAS_L2_SIZE``)
+because older OpenBLAS builds crash on their processor; on the project's
+machines it forces the AVX2 "Haswell" kernels on a CPU that has AVX-512,
+and halves NumPy's float32 matrix-product speed, while PyTorch (MKL and
+oneDNN) is unaffected. ``make bench`` therefore runs this script with both
+variables unset, for that command only (tests and CI keep them). This
+script leaves the environment as it finds it and prints, in its header, the
+two variables and the kernel OpenBLAS runs (from ``threadpoolctl``).
+
+Memory pages: every large array is fresh memory, and its first use costs a
+page fault per page. NumPy asks the kernel for transparent huge pages (2 MiB)
+for large arrays; PyTorch does only with ``THP_MEM_ALLOC_ENABLE=1``. Where
+the kernel compacts memory to find huge pages (``defrag`` set to
+``madvise``, as on the project's machines), those faults cost far more, and
+unevenly: NumPy's LSTM forward spent 0.2 s in the kernel with 4 KiB pages
+and 0.9-1.1 s with huge pages, run after run. So both libraries get the same
+pages: 4 KiB by default (``--huge-pages off``: NumPy's request turned off),
+or huge pages for both (``--huge-pages both``).
 """
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -63,6 +84,11 @@ def parse_args():
         "--stat", choices=["median", "min"], default="median",
         help="summary of the repeats (min is steadier on a shared machine)",
     )  # fmt: skip
+    p.add_argument(
+        "--huge-pages", choices=["off", "both"], default="off",
+        help="4 KiB pages for both libraries (default), or transparent huge pages for both",
+    )  # fmt: skip
+    p.add_argument("--case", default=None, help=argparse.SUPPRESS)  # "model,dtype,shape index": one row, in this process
     args = p.parse_args()
     if args.repeats is None:
         args.repeats = 3 if args.quick else 5
@@ -73,6 +99,8 @@ ARGS = parse_args()
 # BLAS libraries read these once, when they are loaded: set them before importing numpy or torch.
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)
+# PyTorch reads this once, at its first allocation (see --huge-pages)
+os.environ["THP_MEM_ALLOC_ENABLE"] = "1" if ARGS.huge_pages == "both" else "0"
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -81,6 +109,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from rnncourse.numpy import gru_backward, gru_forward, lstm_backward, lstm_forward  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
+# NumPy asks for huge pages for large arrays by default; PyTorch only when told
+np._core.multiarray._set_madvise_hugepage(ARGS.huge_pages == "both")
 
 
 def timed(fn):
@@ -157,6 +187,18 @@ def make_case(model, dtype, N, T, D, H, rng):
     return ours_fwd, ours_fb, torch_fwd, torch_nograd, torch_fb
 
 
+def blas_kernel():
+    """Which BLAS NumPy runs and the kernels it chose, e.g. ``OpenBLAS 0.3.30 (SkylakeX kernels)``."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS kernel unknown (threadpoolctl not installed)"
+    for lib in threadpool_info():
+        if lib.get("internal_api") == "openblas" and "numpy" in lib.get("filepath", ""):
+            return f"OpenBLAS {lib.get('version')} ({lib.get('architecture')} kernels)"
+    return "BLAS kernel unknown"
+
+
 def target(model, shape):
     """The brief's bound on ours / torch for forward + backward."""
     if shape == SHAPES[0]:
@@ -175,19 +217,38 @@ def measure(fns, repeats):
     return [summary_ms(ts) for ts in times]
 
 
+def run_case(model, dtype, shape):
+    """Measure one case in this process and print its row of the table."""
+    rng = np.random.default_rng(0)
+    ours_fwd, ours_fb, torch_fwd, torch_nograd, torch_fb = make_case(model, dtype, *shape, rng)
+    of, tf, tn, ofb, tfb = measure([ours_fwd, torch_fwd, torch_nograd, ours_fb, torch_fb], ARGS.repeats)
+    bound = target(model, shape)
+    verdict = f"<={bound:g} " + ("ok" if ofb / tfb <= bound else "no")
+    print(
+        f"{model.upper():5} {dtype.__name__:7} {str(shape):20} "
+        f"{of:9.1f} {tf:9.1f} {tn:8.1f} {of / tf:6.2f}   "
+        f"{ofb:9.1f} {tfb:9.1f} {ofb / tfb:6.2f} {verdict:>8}",
+        flush=True,
+    )
+
+
 def main():
+    if ARGS.case is not None:
+        model, dtype, index = ARGS.case.split(",")
+        run_case(model, np.dtype(dtype).type, SHAPES[int(index)])
+        return
     if ARGS.shapes is not None:
         shapes = [SHAPES[int(k)] for k in ARGS.shapes.split(",")]
     else:
         shapes = SHAPES[:2] if ARGS.quick else SHAPES
     models = [m.strip() for m in ARGS.models.split(",") if m.strip()]
     dtypes = [np.dtype(d.strip()).type for d in ARGS.dtypes.split(",") if d.strip()]
-    rng = np.random.default_rng(0)
     env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     print(
         f"numpy {np.__version__}, torch {torch.__version__}, threads {ARGS.threads}, "
-        f"repeats {ARGS.repeats} ({ARGS.stat} {ARGS.clock} time), "
+        f"repeats {ARGS.repeats} ({ARGS.stat} {ARGS.clock} time), huge pages {ARGS.huge_pages}, "
         + ", ".join(f"{k}={v}" for k, v in env.items())
+        + f", {blas_kernel()}"
     )
     header = (
         f"{'model':5} {'dtype':7} {'(N, T, D, H)':20} "
@@ -196,21 +257,18 @@ def main():
     )
     print(header)
     print("-" * len(header))
+    # Each case in a fresh process: memory left behind by earlier cases slowed
+    # later ones, ours (whose large arrays NumPy backs with huge pages, which a
+    # fragmented memory must first compact) up to twice, torch's less.
+    options = [
+        f"--threads={ARGS.threads}", f"--repeats={ARGS.repeats}", f"--clock={ARGS.clock}", f"--stat={ARGS.stat}",
+        f"--huge-pages={ARGS.huge_pages}",
+    ]  # fmt: skip
     for model in models:
         for dtype in dtypes:
             for shape in shapes:
-                ours_fwd, ours_fb, torch_fwd, torch_nograd, torch_fb = make_case(model, dtype, *shape, rng)
-                of, tf, tn, ofb, tfb = measure(
-                    [ours_fwd, torch_fwd, torch_nograd, ours_fb, torch_fb], ARGS.repeats
-                )
-                bound = target(model, shape)
-                verdict = f"<={bound:g} " + ("ok" if ofb / tfb <= bound else "no")
-                print(
-                    f"{model.upper():5} {dtype.__name__:7} {str(shape):20} "
-                    f"{of:9.1f} {tf:9.1f} {tn:8.1f} {of / tf:6.2f}   "
-                    f"{ofb:9.1f} {tfb:9.1f} {ofb / tfb:6.2f} {verdict:>8}",
-                    flush=True,
-                )
+                case = f"--case={model},{np.dtype(dtype).name},{SHAPES.index(shape)}"
+                subprocess.run([sys.executable, os.path.abspath(__file__), *options, case], check=True)
     print(
         "times in ms; ratio = ours / torch (requires_grad forward; forward + backward); "
         "target: the bound on the forward + backward ratio"
