@@ -38,7 +38,7 @@ described below, this Function is at 2.0 - 2.5 and 1.1).
   steps (:func:`_affine`, :meth:`_Steps.weight_gradients`). LSTM forward +
   backward, float32, one thread, relative to ``torch.nn.LSTM``: 1.72 and
   1.97 at (64, 128, 256, 256) and (64, 100, 512, 512) with ``torch.mm``,
-  1.11 and 1.05 with oneDNN and :func:`_tanh`. (Going through
+  1.05 to 1.13 (three runs) with oneDNN and :func:`_tanh`. (Going through
   ``Tensor.to_mkldnn`` instead converts layouts at every step and gained
   little.) ``torch.nn.GRU`` and ``RNN`` have no fused path on the CPU: ours
   are faster (see ``benchmarks/torch_vs_cudnn.py``).
