@@ -14,8 +14,8 @@ calls ``torch.set_num_threads``.
 For each model (LSTM, GRU), dtype (float32, float64) and shape (N, T, D, H),
 each measured in a fresh Python process (the memory an earlier case leaves
 behind slowed later ones), it reports, in milliseconds, the median of
-``--repeats`` runs after one warm-up run, ours and torch's timed alternately so that a noisy neighbour
-slows both alike (``--stat min`` takes the minimum instead, ``--clock cpu``
+``--repeats`` runs after one warm-up run, ours and torch's timed
+alternately so that a noisy neighbour slows both alike (``--stat min`` takes the minimum instead, ``--clock cpu``
 the CPU time of the process instead of the wall-clock time: both are
 steadier when other programs share the cores):
 
@@ -49,8 +49,8 @@ page fault per page. NumPy asks the kernel for transparent huge pages (2 MiB)
 for large arrays; PyTorch does only with ``THP_MEM_ALLOC_ENABLE=1``. Where
 the kernel compacts memory to find huge pages (``defrag`` set to
 ``madvise``, as on the project's machines), those faults cost far more, and
-unevenly: NumPy's LSTM forward spent 0.2 s in the kernel with 4 KiB pages
-and 0.9-1.1 s with huge pages, run after run. So both libraries get the same
+unevenly: at the largest shape NumPy's LSTM forward spent 0.2 s in the
+kernel with 4 KiB pages and 0.8-1.2 s with huge pages, run after run. So both libraries get the same
 pages: 4 KiB by default (``--huge-pages off``: NumPy's request turned off),
 or huge pages for both (``--huge-pages both``).
 """
@@ -109,7 +109,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from rnncourse.numpy import gru_backward, gru_forward, lstm_backward, lstm_forward  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
-# NumPy asks for huge pages for large arrays by default; PyTorch only when told
+# NumPy asks for huge pages for large arrays by default (a private switch of NumPy 2); PyTorch only when told
 np._core.multiarray._set_madvise_hugepage(ARGS.huge_pages == "both")
 
 
