@@ -15,28 +15,71 @@ autograde`` would: the student's cells in the student's order, with
   or the test cell with its result).
 
 Student cells keep no outputs and no metadata: the grader does not keep what
-student code printed. Formgrader renders markdown and raw cells as HTML
-without sanitizing them, so the text of the student's markdown and raw cells
-is made inert: every ``<`` becomes ``&lt;`` (it still reads as ``<``) and a
-``javascript:``, ``vbscript:`` or ``data:`` URL scheme gets ``-blocked``
-added. Code is shown escaped by formgrader itself.
+student code printed. Formgrader renders markdown cells (and raw cells) as
+HTML without sanitizing them, so a student's markdown cell is rendered here
+first, with the renderer formgrader uses (nbconvert's
+``markdown2html_mistune``), and the HTML is sanitised by nh3 (the Ammonia
+sanitiser: an allow-list of tags and attributes; links only to ``http``,
+``https`` and ``mailto``): the cell then holds that HTML, on one line inside
+one ``<div>``, which the renderer passes through unchanged (checked for each
+cell: when it would not, the cell shows the student's text as escaped plain
+text). Raw cells show their text the same escaped way. Code is shown escaped
+by formgrader itself.
 """
 
 import copy
+import html
 import json
 import os
-import re
 from pathlib import Path
+
+import nh3
 
 from .notebook import cell_source, nbgrader_meta
 
+# Rendering markdown costs time on hostile input (nested brackets): a cell longer than MARKDOWN_LIMIT,
+# or past MARKDOWN_BUDGET characters of one notebook, is shown as plain text instead.
+MARKDOWN_LIMIT = 20_000
+MARKDOWN_BUDGET = 200_000
+PLAIN_LIMIT = 200_000  # characters of one cell shown as plain text
+URL_SCHEMES = {"http", "https", "mailto"}
+_WRAPPER = '<div class="rnncourse-student-cell">{}</div>'
 
-_SCHEMES = re.compile(r"(?i)\b(javascript|vbscript|data)(\s*):")
+
+def _render(markdown):
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return markdown2html_mistune(markdown)
 
 
-def inert(text):
-    """Student markdown that renders the same to a reader and runs nothing in a browser."""
-    return _SCHEMES.sub(r"\1-blocked\2:", text.replace("<", "&lt;"))
+def _one_block(fragment):
+    """The HTML ``fragment`` as one markdown HTML block (one line in one div), or None if the renderer would change it."""
+    block = _WRAPPER.format(fragment.replace("\r", "&#13;").replace("\n", "&#10;"))
+    try:
+        same = _render(block).strip() == block
+    except Exception:  # noqa: BLE001 - whatever the renderer makes of it, it is not shown
+        same = False
+    return block if same else None
+
+
+def _plain(text):
+    if len(text) > PLAIN_LIMIT:
+        text = f"{text[:PLAIN_LIMIT]}\n[... {len(text) - PLAIN_LIMIT} more characters not shown]"
+    return _one_block(f"<pre>{html.escape(text, quote=True)}</pre>") or _WRAPPER.format("(this cell cannot be shown)")
+
+
+def safe_markdown(text, *, markdown=True):
+    """A student's markdown (or, with ``markdown=False``, raw) cell as markdown that formgrader shows safely."""
+    if markdown and len(text) <= MARKDOWN_LIMIT:
+        try:
+            clean = nh3.clean(_render(text), url_schemes=URL_SCHEMES)
+        except Exception:  # noqa: BLE001 - a renderer failure shows the text as it is
+            clean = None
+        if clean is not None:
+            block = _one_block(clean.strip())
+            if block is not None:
+                return block
+    return _plain(text)
 
 
 def _test_output(cell_result):
@@ -54,10 +97,14 @@ def build(source_notebook, submission, result):
     results = {c["grade_id"]: c for c in result["cells"]}
     seen = set()
     cells = []
+    budget = [MARKDOWN_BUDGET]
 
     def make(cell_type, text, metadata, grade_id=None, trusted=False):
         if cell_type != "code" and not trusted:
-            text = inert(text)
+            render = cell_type == "markdown" and len(text) <= budget[0]
+            budget[0] -= len(text) if render else 0
+            text = safe_markdown(text, markdown=render)
+            cell_type = "markdown"
         cell = {"cell_type": cell_type, "metadata": metadata, "source": text}
         if cell_type == "code":
             cell["execution_count"] = None

@@ -1,31 +1,36 @@
 """``grade()``: one batch of submissions, from the folders to grades.csv, feedback and the gradebook.
 
-Per submitted notebook, on the trusted side (the grading process):
+One submission's way, on the trusted side (the grading process), each step
+in its own module:
 
-1. read the file (at most ``max_notebook_mb``; not a link; JSON; cells) and
-   plan its steps from the instructor's source (:mod:`rnncourse.grader.plan`);
-2. derive each check's hidden seed from the instructor's secret, the
-   assignment, the student and the check (HMAC-SHA256), and make the cases:
-   the visible ones and the hidden ones;
-3. look the submission up in the cache (keyed on the submission's bytes, the
-   source notebook, the package's sources, the grader's version, the seeds
-   and the limits); on a miss,
-4. run the runner in the sandbox (:mod:`rnncourse.grader.sandbox`) with the plan and the
-   cases on stdin, and read back only frames of plain data;
-5. judge every case's outputs with :func:`rnncourse.checks.judge` here; a
-   test cell earns its points (from the source) when all its cases pass;
-6. write the result to the cache; then, in the main thread, record it in the
-   gradebook and write its feedback page. The CSV comes last, sorted.
+1. folder -> job: :func:`~rnncourse.grader.jobs.find_jobs` (a safe student
+   id per folder; the only files read there are read safely);
+2. the notebook file, read safely (:func:`~rnncourse.grader.notebook.read_notebook_file`),
+   and its plan (:func:`~rnncourse.grader.plan.plan_steps`); each check's
+   hidden seed from the instructor's secret, the assignment, the student and
+   the check (HMAC-SHA256), and the cases, visible and hidden;
+3. the cache (keyed on the submission's bytes, the source notebook, the
+   package's sources, the grader's version, the seeds and the limits); on a
+   miss,
+4. job -> sandbox -> frames: :func:`~rnncourse.grader.execution.execute`
+   sends the plan to the runner one unit at a time, on the grader's clocks,
+   and goes on in a fresh sandbox after a stop;
+5. frames -> judge: :func:`~rnncourse.grader.judge.judge_cells` judges every
+   case's outputs with :func:`rnncourse.checks.judge`; a test cell earns its
+   points (from the source) when all its cases pass;
+6. the result goes to the cache; then, in the main thread: the gradebook
+   (:class:`~rnncourse.grader.gradebook.Recorder`), the row
+   (:func:`~rnncourse.grader.rows.make_row`) and the feedback page
+   (:mod:`~rnncourse.grader.feedback`). grades.csv comes last, sorted.
 
-Nothing a submission does can stop the batch: every failure becomes a row
-with a status and a reason.
+Nothing a submission does can stop the batch: every failure becomes that
+submission's row, with a status and a reason.
 """
 
 import atexit
 import concurrent.futures
 import hashlib
 import hmac
-import io
 import json
 import os
 import queue
@@ -35,34 +40,20 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
+from . import GradeError, execution, judge, rows
+from .jobs import Job, find_jobs
 from .notebook import MB, read_notebook_file
 from .plan import plan_steps
 from .source import load_assignment
 
-GRADER_VERSION = "1"
-from . import COLUMNS
+__all__ = ["grade", "GradeError", "Job", "find_jobs", "hidden_seed", "load_secret", "package_digest"]
+
+GRADER_VERSION = "2"
 CACHE_DIR = ".cache"
-MAX_ERRORS_SHOWN = 20
-MB_RESULTS = 64  # MB of results one case's NPZ may unpack to
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-class GradeError(Exception):
-    """An instructor error: the batch cannot start (the message says why)."""
-
-
-@dataclass(frozen=True)
-class Job:
-    student: str
-    notebook: object  # SourceNotebook
-    path: Path = None  # None: missing
-    note: str = ""  # why it is missing or refused
-    timestamp: str = None
 
 
 # --- the instructor's secret and the seeds ------------------------------------------------
@@ -91,70 +82,14 @@ def hidden_seed(secret, assignment, student, check):
     return int.from_bytes(hmac.new(secret, message, hashlib.sha256).digest()[:8], "big")
 
 
-# --- finding the submissions ----------------------------------------------------------
-
-
-def find_jobs(submissions, assignment, *, skip=(), log=lambda message: None):
-    """One :class:`~rnncourse.grader.core.Job` per (student folder, source notebook), sorted by student.
-
-    ``submissions/<student>/<notebook>.ipynb``, or nbgrader's
-    ``submitted/<student>/<assignment>/<notebook>.ipynb``. Hidden entries
-    and the folders in ``skip`` (the output folder) are not students; a
-    plain file is not either, and ``log`` says so.
-    """
-    jobs = []
-    skip = {Path(p).resolve() for p in skip}
-    for entry in sorted(os.scandir(submissions), key=lambda e: e.name):
-        if entry.name.startswith(".") or Path(entry.path).resolve() in skip:
-            continue
-        student = student_id(entry.name)
-        if entry.is_symlink():
-            jobs += [Job(student, nb, None, "refused: the student folder is a symbolic link") for nb in assignment.notebooks]
-            continue
-        if not entry.is_dir():
-            log(f"{entry.path} is not a folder: not a student's submission, ignored")
-            continue
-        folder = Path(entry.path)
-        nested = folder / assignment.name
-        if nested.is_dir() and not nested.is_symlink():
-            folder = nested
-        timestamp = _timestamp(folder)
-        present = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
-        for nb in assignment.notebooks:
-            if nb.filename in present:
-                jobs.append(Job(student, nb, folder / nb.filename, timestamp=timestamp))
-                continue
-            # One notebook under another name, for an assignment of one notebook: grade it, and say so.
-            others = sorted(n for n in present if n.endswith(".ipynb") and not n.startswith("."))
-            if len(assignment.notebooks) == 1 and len(others) == 1:
-                jobs.append(Job(student, nb, folder / others[0], f"graded {others[0]!r} as {nb.filename}", timestamp))
-            else:
-                jobs.append(Job(student, nb, None, f"no {nb.filename} in the submission", timestamp))
-    return jobs
-
-
-def student_id(name):
-    """The student id of a folder name: the name, with bytes that are not UTF-8 written as escapes."""
-    try:
-        name.encode("utf-8")
-        return name
-    except UnicodeEncodeError:
-        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _timestamp(folder):
-    try:
-        text = (folder / "timestamp.txt").read_text(errors="replace").strip()
-    except OSError:
-        return None
-    return text[:64] or None
-
-
 # --- results --------------------------------------------------------------------------
 
 
-def _result(job, status, reason, cells=(), errors=()):
-    """The result of one submitted notebook: plain data (it goes to the cache as JSON)."""
+def _result(job, status, reason, cells=(), errors=(), stops=(), ex=None):
+    """The result of one submitted notebook: plain data (it goes to the cache as JSON).
+
+    ``attempts`` is how many sandboxes the notebook took (1 without a stop), ``seconds`` their time.
+    """
     nb = job.notebook
     return {
         "student_id": job.student,
@@ -165,6 +100,9 @@ def _result(job, status, reason, cells=(), errors=()):
         "max_score": nb.max_score,
         "cells": list(cells),
         "errors": list(errors),
+        "stops": list(stops),
+        "attempts": ex.attempts if ex is not None else 0,
+        "seconds": round(ex.seconds, 3) if ex is not None else 0.0,
     }
 
 
@@ -175,92 +113,6 @@ def _unrun_cells(notebook, message):
         checks = [{"name": n, "passed": False, "message": message} for n in cell.checks]
         cells.append({"grade_id": cell.grade_id, "points": cell.points, "auto": cell.auto, "earned": 0, "checks": checks})
     return cells
-
-
-def _describe_stop(outcome, steps, limits):
-    label = steps[outcome.step].label if outcome.step is not None and outcome.step < len(steps) else None
-    where = label or ("before the first cell" if outcome.step is None else "the last step")
-    if outcome.status == "timeout":
-        if outcome.detail == "cell":
-            return f"{where} ran longer than {limits.cell_timeout:g} s, the limit per cell"
-        if outcome.detail == "start":
-            return f"Python did not start within {limits.cell_timeout:g} s"
-        return f"the notebook ran longer than {limits.timeout:g} s, the limit per notebook (stopped in {where})"
-    if outcome.status == "memory":
-        return f"{where} used more than {limits.memory // MB} MB of memory, the limit"
-    if outcome.status == "output limit":
-        if outcome.detail == "results":
-            return f"{where} sent back more than {MB_RESULTS} MB of results"
-        return f"{where} wrote more than {limits.max_output} bytes of output, the limit"
-    if outcome.status == "crashed":
-        code = outcome.returncode
-        how = f"exit code {code}" if code is not None and code >= 0 else f"signal {-code}" if code is not None else "?"
-        return f"the kernel stopped in {where} ({how})"
-    if outcome.status == "error":
-        if outcome.detail == "stopped":
-            return "the batch was interrupted"
-        tail = " ".join(outcome.output.decode(errors="replace").split())[-300:]
-        return f"the sandbox did not start ({tail or 'no output'})"
-    return ""
-
-
-def _load_outputs(body):
-    """The arrays of one case's outputs, read without pickle, refusing zip bombs; or None."""
-    from rnncourse.checks import load_arrays
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(body)) as zf:
-            infos = zf.infolist()
-            if len(infos) > 256 or sum(i.file_size for i in infos) > MB_RESULTS * MB:
-                return None
-        return load_arrays(io.BytesIO(body))
-    except Exception:  # noqa: BLE001 - anything unreadable is no output
-        return None
-
-
-def _judge(notebook, cases, outcome, steps, stop_message):
-    """The graded cells' results from what the sandbox sent back."""
-    from rnncourse.checks import judge
-
-    received = {}
-    for header, body in outcome.frames:
-        if header.get("t") != "case":
-            continue
-        name, j = header.get("check"), header.get("case")
-        if name in cases and isinstance(j, int) and 0 <= j < len(cases[name]):
-            received.setdefault((name, j), body)  # the first answer counts
-    cells = []
-    for cell in notebook.graded:
-        results = []
-        for name in cell.checks:
-            passed, message = True, ""
-            for j, case in enumerate(cases[name]):
-                body = received.get((name, j))
-                if body is None:
-                    passed, message = False, f"{name}: not run ({stop_message or 'the notebook stopped before this test'})"
-                    break
-                outputs = _load_outputs(body)
-                if outputs is None:
-                    passed, message = False, f"{name}: the outputs could not be read"
-                    break
-                ok, text = judge(name, case, outputs)
-                if not ok:
-                    passed, message = False, text
-                    break
-            results.append({"name": name, "passed": passed, "message": message})
-        earned = cell.points if cell.auto and all(r["passed"] for r in results) else 0
-        cells.append({"grade_id": cell.grade_id, "points": cell.points, "auto": cell.auto, "earned": earned, "checks": results})
-    return cells
-
-
-def _step_errors(outcome, steps):
-    errors = []
-    for header, _ in outcome.frames:
-        if header.get("t") == "step_end" and isinstance(header.get("error"), str):
-            i = header.get("i")
-            if isinstance(i, int) and 0 <= i < len(steps) and steps[i].kind == "code":
-                errors.append([steps[i].label, header["error"][:500]])
-    return errors[:MAX_ERRORS_SHOWN]
 
 
 # --- the batch ------------------------------------------------------------------------
@@ -322,13 +174,14 @@ class _Batch:
 
     def grade(self, job):
         """``(result, from_cache)`` for one job; never raises for anything a submission does."""
-        if job.path is None:
-            status = "invalid notebook" if job.note.startswith("refused") else "missing"
-            return _result(job, status, job.note, _unrun_cells(job.notebook, "no notebook")), False
+        if job.status is not None:
+            message = "no notebook" if job.status == "missing" else f"not graded ({job.status})"
+            return _result(job, job.status, job.note, _unrun_cells(job.notebook, message)), False
         try:
             data, notebook, notes = read_notebook_file(job.path, self.max_bytes)
         except ValueError as err:
-            return _result(job, "invalid notebook", str(err), _unrun_cells(job.notebook, "the notebook could not be read")), False
+            reason = "; ".join(filter(None, [str(err), job.note]))
+            return _result(job, "invalid notebook", reason, _unrun_cells(job.notebook, "the notebook could not be read")), False
         if job.note:
             notes.insert(0, job.note)
         key = self.cache_key(job, data)
@@ -347,40 +200,20 @@ class _Batch:
         notes += plan_notes
         checks = [n for s in steps if s.kind == "checks" for n in s.checks]
         cases = self.cases(job.student, dict.fromkeys(checks))
-        payload = _payload(steps, cases)
         slot = self.slots.get()
         try:
-            outcome = self.sandbox.run_job(payload, slot, steps=len(steps))
+            ex = execution.execute(self.sandbox, slot, steps, cases)
         finally:
             self.slots.put(slot)
-        stop = _describe_stop(outcome, steps, self.limits) if outcome.status != "done" else ""
-        status = "graded" if outcome.status == "done" else outcome.status
-        if status == "error":
-            # The sandbox's own failure, not the submission's: never cache it.
-            return _result(job, "error", stop, _unrun_cells(job.notebook, "not run: the sandbox did not start"))
-        cells = _judge(job.notebook, cases, outcome, steps, f"the notebook stopped: {stop}" if stop else "")
-        reason = "; ".join([*([stop] if stop else []), *notes])
-        result = _result(job, status, reason, cells, _step_errors(outcome, steps))
+        if ex.error:
+            # The sandbox's own failure, not the submission's: never cached.
+            return _result(job, "error", ex.error, _unrun_cells(job.notebook, f"not run: {ex.error}"), ex=ex)
+        cells = judge.judge_cells(job.notebook, steps, cases, ex, self.limits)
+        stops = judge.stop_reports(ex, steps, cases, self.limits, job.notebook)
+        status, reason = judge.status_and_reason(ex, stops, notes)
+        result = _result(job, status, reason, cells, judge.step_errors(ex, steps), stops, ex)
         self.store(key, result)
         return result
-
-
-def _payload(steps, cases):
-    """The runner's stdin: the plan as JSON, then each case as NPZ, each with its 8-byte length."""
-    from rnncourse.checks import save_arrays
-
-    entries, blobs = [], []
-    for name, made in cases.items():
-        for j, case in enumerate(made):
-            buf = io.BytesIO()
-            save_arrays(buf, case)
-            entries.append({"check": name, "index": j})
-            blobs.append(buf.getvalue())
-    plan = json.dumps({"steps": [s.to_json() for s in steps], "cases": entries}).encode()
-    parts = [len(plan).to_bytes(8, "big"), plan]
-    for blob in blobs:
-        parts += [len(blob).to_bytes(8, "big"), blob]
-    return b"".join(parts)
 
 
 def package_digest():
@@ -433,7 +266,7 @@ def grade(
     stderr). Raises :class:`~rnncourse.grader.core.GradeError` (or :class:`~rnncourse.grader.source.CourseError`) for
     instructor errors only.
     """
-    from . import feedback, gradebook
+    from . import gradebook
     from .sandbox import Limits, Sandbox
 
     log = log or (lambda message: print(f"rnncourse grade: {message}", file=sys.stderr))
@@ -476,9 +309,7 @@ def grade(
                 for future in concurrent.futures.as_completed(futures):
                     job = futures[future]
                     result, from_cache = future.result()
-                    row = book.record(job, result)
-                    feedback.write(out, the_assignment, job.notebook, result, row)
-                    results[(job.student, job.notebook.name)] = row
+                    results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result)
                     bar.update(from_cache, result["status"])
             except BaseException:
                 sandbox.stop()
@@ -490,9 +321,22 @@ def grade(
                 bar.close()
     finally:
         book.close()
-    rows = [results[k] for k in sorted(results)]
-    write_csv(out / "grades.csv", rows)
-    return rows
+    table = [results[k] for k in sorted(results)]
+    rows.write_csv(out / "grades.csv", table)
+    return table
+
+
+def _record(book, out, assignment, job, result):
+    """The result into the gradebook, its row, and its feedback page; the row (whatever fails on the way)."""
+    from . import feedback
+
+    given, pending, note = book.record(job, result)
+    row = rows.make_row(result, given, pending, note)
+    try:
+        feedback.write(out, assignment, job.notebook, result, row)
+    except Exception as err:  # noqa: BLE001 - e.g. a full disk: this row says so, the batch goes on
+        row = rows.make_row(result, given, pending, "; ".join(filter(None, [note, f"no feedback page ({type(err).__name__}: {err})"])))
+    return row
 
 
 _STRIPPED = {}  # (assignment, package digest) -> folder, for the life of this process
@@ -530,22 +374,6 @@ def _safe_grade(batch, job):
         detail = "".join(traceback.format_exception_only(type(err), err)).strip()
         message = f"the grader failed on this submission ({detail[:300]})"
         return _result(job, "error", message, _unrun_cells(job.notebook, "not graded")), False
-
-
-def _number(x):
-    return int(x) if float(x).is_integer() else round(float(x), 6)
-
-
-def write_csv(path, rows):
-    import csv
-
-    tmp = Path(path).with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
-    os.replace(tmp, path)
 
 
 class Progress:

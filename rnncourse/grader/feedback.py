@@ -3,7 +3,9 @@
 It shows each test's name, its points and the course's message (from
 :func:`rnncourse.checks.judge`: which output is wrong, on which kind of
 input, and the known mistake when recognised), the written answers awaiting
-grading by hand, and the errors the student's own cells raised. It never
+grading by hand, the errors the student's own cells raised, and every stop:
+which cell (or which check) stopped the sandbox, why, and which tests were
+still graded after it in a fresh sandbox. It never
 holds a test cell's source, a hidden test or a solution: nothing of the
 instructor's notebook but cell names and points goes into it. Every text is
 HTML-escaped, and text that comes from the student's code (error messages,
@@ -61,6 +63,15 @@ def render(assignment, notebook, result, row):
     if result["reason"]:
         status += f" {e(result['reason'])}"
     lines.append(f'<p class="status">{status}</p>')
+
+    stops = result.get("stops") or []
+    if stops:
+        lines += ["<h2>Where the notebook stopped</h2>", "<ul>"]
+        for stop in stops:
+            after = stop.get("graded_after") or []
+            graded = f" Graded after it: {e(', '.join(after))}." if after else ""
+            lines.append(f"<li>{e(stop['what'])}: {e(stop['then'])}.{graded}</li>")
+        lines.append("</ul>")
 
     auto = [c for c in result["cells"] if c["auto"]]
     if auto:

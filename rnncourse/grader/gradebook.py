@@ -5,9 +5,9 @@ source cells) are created or updated from the instructor's source, as
 ``nbgrader generate_assignment`` would. Each result sets ``auto_score`` of
 every auto-graded cell (0 when the notebook is missing or unreadable), with
 nbgrader's own rule for ``needs_manual_grade`` (true when a grader already
-gave a manual score). Cells graded by hand are left to the instructor: the
-row's ``manual_pending`` is the points of those not graded yet, and its
-``score`` adds the manual scores already given.
+gave a manual score). Cells graded by hand are left to the instructor:
+:meth:`Recorder.record` answers the points given by hand so far and the
+points still pending, for the row (:mod:`rnncourse.grader.rows`).
 """
 
 import os
@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 
 from nbgrader.api import Grade, Gradebook, MissingEntry, SubmittedNotebook
+
+from . import GradeError
 
 
 def _alembic_on_path():
@@ -40,8 +42,6 @@ class Recorder:
     """An open gradebook for one assignment."""
 
     def __init__(self, db_url, assignment):
-        from .core import GradeError
-
         self.assignment = assignment
         _alembic_on_path()
         try:
@@ -92,30 +92,21 @@ class Recorder:
         return grades
 
     def record(self, job, result):
-        """Record one result; the CSV row (score including manual scores already given)."""
-        from .core import _number
+        """Record one result: ``(manual points given, manual points pending, note)``.
 
-        manual = [c for c in result["cells"] if not c["auto"]]
-        row = {
-            "student_id": result["student_id"],
-            "notebook": result["notebook"],
-            "status": result["status"],
-            "reason": result["reason"],
-            "max_score": _number(result["max_score"]),
-        }
+        ``note`` is empty, or says why the result could not be recorded
+        (a database error); the grading goes on either way.
+        """
         try:
             with warnings.catch_warnings():
                 # nbgrader's add_submission makes SQLAlchemy warn about its own session use; harmless
                 warnings.simplefilter("ignore")
                 given, pending = self._record(job, result)
-        except Exception as err:  # noqa: BLE001 - e.g. a student id the database refuses
+        except Exception as err:  # noqa: BLE001 - e.g. a database that refuses a value
             self.gb.db.rollback()
-            pending, given = sum(c["points"] for c in manual), 0
-            note = f"not recorded in the gradebook ({type(err).__name__}: {str(err)[:200]})"
-            row["reason"] = f"{row['reason']}; {note}" if row["reason"] else note
-        row["score"] = _number(result["auto_score"] + given)
-        row["manual_pending"] = _number(pending)
-        return row
+            pending = sum(c["points"] for c in result["cells"] if not c["auto"])
+            return 0, pending, f"not recorded in the gradebook ({type(err).__name__}: {str(err)[:200]})"
+        return given, pending, ""
 
     def _record(self, job, result):
         """Write one result; ``(manual points given, manual points pending)``."""

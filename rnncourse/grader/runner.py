@@ -1,37 +1,35 @@
-"""The program that runs inside the sandbox: one submission's cells, then its checks' cases, in order.
+"""The program that runs inside the sandbox: the student's cells and the checks' cases, one command at a time.
 
-Started by the grader as ``python -m rnncourse.grader.runner --fd N [limits]``
-with the stripped package on ``PYTHONPATH``. It
+Started by the grader as ``python -m rnncourse.grader.runner --in N --out M [limits]``
+with the sandbox's package on ``PYTHONPATH`` and ``/dev/null`` on stdin. It
 
 1. lowers its resource limits (core files, file size, open files, and the
    fallbacks for address space and process count) before anything else;
-2. reads the whole job from stdin before any student code runs: a JSON plan
-   (the steps) and the cases of every check, as NPZ (no pickle);
-3. executes the steps in one in-process IPython shell (so magics work; no
-   Jupyter kernel, no ZMQ): a ``code`` step runs one cell, a ``checks`` step
-   calls :func:`rnncourse.checks.run_case` on each prepared case with the
-   shell's namespace, and sends the outputs as soon as it has them;
-4. reports on file descriptor N, in frames (8-byte big-endian length, then a
-   JSON header line, then an optional NPZ body): ``ready``, ``step`` (a step
-   starts; the grader times each step from outside), ``step_end`` (with the
-   error the cell raised, if any, truncated), ``case`` (one case's outputs),
-   and ``done``.
+2. imports what it needs, starts one in-process IPython shell (so magics
+   work; no Jupyter kernel, no ZMQ) and says ``ready``;
+3. then answers the grader's commands, one at a time, on descriptor M
+   (:mod:`rnncourse.grader.wire` says the format): a ``code`` command runs
+   one cell and answers ``done`` with the error the cell raised, if any; a
+   ``case`` command calls :func:`rnncourse.checks.run_case` on one case
+   with the shell's namespace and answers its ``outputs``; ``end`` ends.
 
 Everything here is untrusted as soon as the first student cell has run: the
-student's code shares this process and may rewrite any of it. That is why
-nothing from here is believed: outputs are judged on the trusted side,
-against inputs and references the sandbox never decides, the time limits are
-enforced from outside, and a frame that does not parse ends the reading.
-Student text (stdout, stderr, tracebacks) is kept in memory, capped, and
-only an error's first characters travel back.
+student's code shares this process and may rewrite any of it, read the
+commands or write replies of its own. That is why nothing from here is
+believed: outputs are judged on the trusted side, against inputs and
+references the sandbox never decides; the grader accepts only the exact
+reply to the command it sent; and every time limit is a clock of the
+grader's. Student text (stdout, stderr, tracebacks) is kept in memory,
+capped, and only an error's first characters travel back.
 """
 
 import io
-import json
 import os
 import sys
 
-TEXT_LIMIT = 500  # characters of an error message sent back
+from rnncourse.grader import wire
+
+TEXT_LIMIT = 10_000  # characters of a cell's stdout and stderr kept (in memory, never sent)
 
 
 def _set_limits(args):
@@ -63,39 +61,20 @@ def _parse_args(argv):
     return args
 
 
-def _read_exact(stream, n):
-    data = stream.read(n)
-    if len(data) != n:
-        raise EOFError("the job on stdin ended early")
-    return data
-
-
-def _read_job(stream):
-    """The plan (a dict) and the cases, as {check: [case, ...]}."""
-    from rnncourse.checks import load_arrays
-
-    size = int.from_bytes(_read_exact(stream, 8), "big")
-    plan = json.loads(_read_exact(stream, size))
-    cases = {}
-    for entry in plan["cases"]:
-        size = int.from_bytes(_read_exact(stream, 8), "big")
-        cases.setdefault(entry["check"], []).append(load_arrays(io.BytesIO(_read_exact(stream, size))))
-    return plan, cases
-
-
 class _Channel:
-    """Frames to the grader on one file descriptor."""
+    """The commands from the grader (descriptor ``fd_in``) and the replies to it (``fd_out``)."""
 
-    def __init__(self, fd):
-        self.fd = fd
-        self.write = os.write  # kept: a student may replace os.write later
+    def __init__(self, fd_in, fd_out):
+        self.fd_in, self.fd_out = fd_in, fd_out
+        self.read, self.write = os.read, os.write  # kept: a student may replace os.read and os.write later
 
-    def send(self, header, body=b""):
-        head = json.dumps(header).encode() + b"\n"
-        frame = (len(head) + len(body)).to_bytes(8, "big") + head + body
+    def receive(self):
+        return wire.read_frame(lambda n: self.read(self.fd_in, n))
+
+    def send(self, frame):
         view = memoryview(frame)
         while view:
-            view = view[self.write(self.fd, view) :]
+            view = view[self.write(self.fd_out, view) :]
 
 
 class _Capped(io.TextIOBase):
@@ -121,7 +100,7 @@ class _Capped(io.TextIOBase):
         raise io.UnsupportedOperation("fileno")
 
 
-def _safe_text(err, limit=TEXT_LIMIT):
+def _safe_text(err, limit=wire.ERROR_LIMIT):
     """``"Name: message"`` of an exception, whatever its ``__str__`` does, truncated."""
     try:
         name = type(err).__name__
@@ -154,51 +133,51 @@ def _make_shell():
 def main(argv=None):
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     _set_limits(args)
-    channel = _Channel(args["fd"])
-    stdin = sys.stdin.buffer
-    plan, cases = _read_job(stdin)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)  # nothing more comes on stdin; a shell command (!cmd) still finds one
-    os.close(null)
+    channel = _Channel(args["in"], args["out"])
 
     import numpy as np
 
-    from rnncourse.checks import run_case, save_arrays
+    from rnncourse.checks import load_arrays, run_case, save_arrays
 
     work = os.path.join(os.environ.get("HOME", "/tmp"), "work")
     os.makedirs(work, exist_ok=True)
     os.chdir(work)
     shell = _make_shell()
-    limit = int(plan.get("text_limit", 10_000))
 
-    def outputs_of(name, case):
+    def run_cell(source):
         try:
-            out = run_case(name, case, shell.user_ns)
-            body = io.BytesIO()
-            save_arrays(body, out)
-        except BaseException as err:  # noqa: BLE001 - SystemExit, a missing function, unreadable outputs
-            body = io.BytesIO()
-            save_arrays(body, {"_error": np.array(f"{name} could not run: {_safe_text(err)}")})
-        return body.getvalue()
+            result = shell.run_cell(source, store_history=True)
+            err = result.error_before_exec or result.error_in_exec
+            return _safe_text(err) if err is not None else None
+        except BaseException as err:  # noqa: BLE001 - IPython itself gave up on the cell
+            return _safe_text(err)
 
-    channel.send({"t": "ready"})
-    for k, step in enumerate(plan["steps"]):
-        channel.send({"t": "step", "i": k})
-        sys.stdout = sys.stderr = _Capped(limit)
-        error = None
-        if step["kind"] == "code":
-            try:
-                result = shell.run_cell(step["source"], store_history=True)
-                err = result.error_before_exec or result.error_in_exec
-                error = _safe_text(err) if err is not None else None
-            except BaseException as err:  # noqa: BLE001 - IPython itself gave up on the cell
-                error = _safe_text(err)
-        else:
-            for name in step["checks"]:
-                for j, case in enumerate(cases.get(name, [])):
-                    channel.send({"t": "case", "check": name, "case": j}, outputs_of(name, case))
-        channel.send({"t": "step_end", "i": k, "error": error})
-    channel.send({"t": "done"})
+    def outputs_of(name, body):
+        try:
+            out = run_case(name, load_arrays(io.BytesIO(body)), shell.user_ns)
+            npz = io.BytesIO()
+            save_arrays(npz, out)
+        except BaseException as err:  # noqa: BLE001 - SystemExit, a missing function, unreadable outputs
+            npz = io.BytesIO()
+            save_arrays(npz, {"_error": np.array(f"{name} could not run: {_safe_text(err)}")})
+        return npz.getvalue()
+
+    channel.send(wire.ready_reply())
+    while True:
+        try:
+            command, body = channel.receive()
+        except EOFError:
+            break
+        kind = command.get("t")
+        if kind == "end":
+            break
+        sys.stdout = sys.stderr = _Capped(TEXT_LIMIT)
+        if kind == "code":
+            error = run_cell(body.decode("utf-8", "surrogatepass"))
+            channel.send(wire.done_reply(command["i"], error))
+        elif kind == "case":
+            npz = outputs_of(command["check"], body)
+            channel.send(wire.outputs_reply(command["i"], command["check"], command["case"], npz))
     os._exit(0)  # no atexit handler, no thread of the student's delays the end
 
 

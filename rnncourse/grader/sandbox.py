@@ -41,7 +41,6 @@ runs without any isolation of files or network.
 """
 
 import itertools
-import json
 import os
 import secrets
 import selectors
@@ -51,12 +50,13 @@ import subprocess
 import sys
 import sysconfig
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from . import wire
 
 MB = 1024 * 1024
 MAX_RESULTS = 64 * MB  # bytes of results a run may send back
-MAX_FRAME = 32 * MB
 UID_BASE = 60001  # worker k runs student code as uid/gid UID_BASE + k
 
 _OPT = "/opt/rnncourse"
@@ -82,27 +82,6 @@ class Limits:
     max_processes: int = 64
     max_file: int = 256 * MB
     max_open_files: int = 1024
-
-
-@dataclass
-class Outcome:
-    """What came out of one run, before any judging.
-
-    ``status``: ``done`` (the runner finished every step), ``timeout``,
-    ``memory``, ``output limit``, ``crashed`` (the runner stopped by itself
-    before the end), or ``error`` (it never started: the grader's problem).
-    ``step``: the step in progress when the run stopped (None when done or
-    before the first). ``frames``: the frames received, in order (header
-    dict, body bytes); reading stops at the first frame that does not parse.
-    """
-
-    status: str
-    step: int = None
-    detail: str = ""
-    frames: list = field(default_factory=list)
-    output: bytes = b""
-    returncode: int = None
-    seconds: float = 0.0
 
 
 def _own_cgroup(controller):
@@ -435,209 +414,30 @@ class Sandbox:
 
     # --- running -------------------------------------------------------------------------
 
-    def run_job(self, job, slot, *, steps=0):
-        """Run the runner on ``job`` (the bytes of its stdin, ``steps`` steps) as worker ``slot``: an :class:`~rnncourse.grader.sandbox.Outcome`."""
-        return self._execute(["-m", "rnncourse.grader.runner"], job, slot, runner=True, steps=steps)
+    def start(self, slot):
+        """Start the runner as worker ``slot``: a :class:`~rnncourse.grader.sandbox.Process` to talk to."""
+        return Process(self, ["-m", "rnncourse.grader.runner"], slot, channels=True)
 
-    def run_python(self, code, *, slot=0, timeout=None, stdin=b""):
+    def run_python(self, code, *, slot=0, timeout=None):
         """Run ``python -c code`` in the sandbox: ``(returncode, output)`` (stdout and stderr, capped).
 
         For the probe at start-up and for tests of the isolation itself.
         """
-        outcome = self._execute(["-c", code], stdin, slot, runner=False, timeout=timeout)
-        return outcome.returncode, outcome.output
-
-    def _execute(self, argv, stdin, slot, *, runner, steps=0, timeout=None):
-        limits = self.limits
-        cgroup = self.cgroups.job(f"w{slot}-{next(self._runs)}", limits) if self.use_cgroups else None
-        results_r = results_w = None
-        if runner:
-            results_r, results_w = os.pipe()
-            argv = [*argv, "--fd", str(results_w), *self._rlimit_args()]
-        cmd, env = self.command(argv, slot, cgroup)
-        start = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(results_w,) if runner else (),
-                env=env,
-                cwd="/",
-                start_new_session=True,
-            )
-        except OSError as err:
-            if cgroup:
-                cgroup.remove()
-            for fd in (results_r, results_w):
-                if fd is not None:
-                    os.close(fd)
-            return Outcome("error", detail=f"the sandbox could not start: {err}")
-        if results_w is not None:
-            os.close(results_w)
+            process = Process(self, ["-c", code], slot, channels=False)
+        except Stop as stop:
+            return None, stop.detail.encode()
         try:
-            return self._supervise(proc, stdin, results_r, cgroup, start, runner, steps, timeout)
+            process.wait(time.monotonic() + (self.limits.timeout if timeout is None else timeout))
+        except Stop:
+            pass
         finally:
-            _kill(proc, cgroup)
-            if results_r is not None:
-                try:
-                    os.close(results_r)
-                except OSError:
-                    pass
+            process.close()
+        return process.returncode, bytes(process.output)
 
-    def _supervise(self, proc, stdin, results_r, cgroup, start, runner, steps, timeout):
-        limits = self.limits
-        total_deadline = start + (limits.timeout if timeout is None else timeout)
-        step_deadline = start + limits.cell_timeout  # the start-up, then each step
-        outcome = Outcome("crashed")
-        output = bytearray()
-        output_total = 0
-        results = bytearray()
-        results_total = 0
-        ready = done = broken = False
-        stopped = None  # why we killed it
-
-        sel = selectors.DefaultSelector()
-        pending = memoryview(stdin)
-        for f in (proc.stdin, proc.stdout):
-            os.set_blocking(f.fileno(), False)
-        if pending:
-            sel.register(proc.stdin, selectors.EVENT_WRITE, "stdin")
-        else:
-            proc.stdin.close()
-        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
-        if results_r is not None:
-            os.set_blocking(results_r, False)
-            sel.register(results_r, selectors.EVENT_READ, "results")
-
-        def frames():
-            nonlocal ready, done, step_deadline
-            while len(results) >= 8:
-                size = int.from_bytes(results[:8], "big")
-                if size > MAX_FRAME:
-                    return False
-                if len(results) < 8 + size:
-                    return True
-                payload = bytes(results[8 : 8 + size])
-                del results[: 8 + size]
-                head, _, body = payload.partition(b"\n")
-                try:
-                    header = json.loads(head)
-                except ValueError:
-                    return False
-                if not isinstance(header, dict):
-                    return False
-                kind = header.get("t")
-                if kind == "ready":
-                    ready = True
-                    step_deadline = time.monotonic() + limits.cell_timeout
-                elif kind == "step":
-                    i = header.get("i")
-                    if not isinstance(i, int) or not 0 <= i < steps:
-                        return False
-                    outcome.step = i
-                    step_deadline = time.monotonic() + limits.cell_timeout
-                elif kind == "done":
-                    done = True
-                outcome.frames.append((header, body))
-            return True
-
-        exited_at = None
-        while True:
-            if done:
-                break
-            now = time.monotonic()
-            if exited_at is None and proc.poll() is not None:
-                exited_at = now
-            if exited_at is not None and now - exited_at > 0.2:
-                break  # the process is gone; what its pipes still held has been read
-            if self._stopping:
-                stopped, outcome.detail = "error", "stopped"
-                break
-            if now >= total_deadline:
-                stopped, outcome.detail = "timeout", "notebook"
-                break
-            if runner and now >= step_deadline:
-                stopped, outcome.detail = "timeout", "cell" if ready else "start"
-                break
-            wait = min(total_deadline, step_deadline if runner else total_deadline) - now
-            if not sel.get_map():
-                # Every pipe is closed: wait for the process itself, within the deadlines.
-                try:
-                    proc.wait(timeout=min(wait, 0.05))
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-            for key, _ in sel.select(timeout=min(wait, 0.05 if exited_at is not None else 1.0)):
-                what = key.data
-                if what == "stdin":
-                    try:
-                        n = os.write(proc.stdin.fileno(), pending[: 1 << 16])
-                    except BlockingIOError:
-                        n = 0
-                    except OSError:  # the runner is gone; what it missed does not matter
-                        n = len(pending)
-                    pending = pending[n:]
-                    if not pending:
-                        sel.unregister(proc.stdin)
-                        proc.stdin.close()
-                    continue
-                fd = key.fd
-                try:
-                    chunk = os.read(fd, 1 << 16)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    continue
-                if what == "stdout":
-                    output_total += len(chunk)
-                    room = limits.max_output - len(output)
-                    if room > 0:
-                        output += chunk[:room]
-                    if output_total > limits.max_output and runner:
-                        stopped, outcome.detail = "output limit", "output"
-                        break
-                elif not broken:
-                    results_total += len(chunk)
-                    if results_total > MAX_RESULTS:
-                        stopped, outcome.detail = "output limit", "results"
-                        break
-                    results += chunk
-                    # A frame that does not parse ends the reading: what came before stays, the
-                    # rest is drained and dropped (so that the writer never blocks).
-                    broken = not frames()
-            if stopped:
-                break
-        sel.close()
-        outcome.output = bytes(output)
-        outcome.seconds = time.monotonic() - start
-        if done:
-            outcome.status, outcome.step = "done", None
-        elif stopped:
-            _kill(proc, cgroup)
-            outcome.status = stopped
-        else:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                _kill(proc, cgroup)
-            if cgroup is not None and cgroup.oom_killed():
-                outcome.status = "memory"
-            elif runner and not ready:
-                outcome.status = "error"
-            else:
-                outcome.status = "crashed"
-        outcome.returncode = proc.poll()
-        if outcome.returncode is None:
-            _kill(proc, cgroup)
-            outcome.returncode = proc.poll()
-        if cgroup is not None and outcome.status in ("crashed", "error") and cgroup.oom_killed():
-            outcome.status = "memory"
-        return outcome
+    @property
+    def stopping(self):
+        return self._stopping
 
     def stop(self):
         """Stop every run now (the batch was interrupted): each is killed within a second."""
@@ -652,6 +452,215 @@ class Sandbox:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class Stop(Exception):
+    """A run that stopped before it answered: ``status`` is a row's status, ``detail`` says more.
+
+    ``timeout`` (the deadline passed), ``memory`` (the memory cgroup killed a
+    process), ``output limit`` (more than ``max_output`` bytes on stdout and
+    stderr, or more than :data:`MAX_RESULTS` of replies), ``crashed`` (the
+    process ended, or closed its channel), ``malformed results`` (a frame
+    that is not the reply due: ``detail`` says how), ``error`` (the batch was
+    interrupted: ``detail`` is ``"stopped"``; or the sandbox could not start).
+    """
+
+    def __init__(self, status, detail="", returncode=None):
+        super().__init__(status, detail)
+        self.status, self.detail, self.returncode = status, detail, returncode
+
+
+class Process:
+    """One sandboxed Python process, supervised from outside: its pipes, its output caps, its deadlines.
+
+    With ``channels``, it is the runner: :meth:`send` writes a command and
+    :meth:`receive` waits for the reply due, checked by
+    :func:`rnncourse.grader.wire.check_reply`. Each call takes a deadline (a
+    :func:`time.monotonic` time, the grader's clock) and raises :class:`Stop`
+    when it passes, when the process ends, when an output cap is passed or
+    when a frame is not the reply due; the process is then killed.
+    :meth:`close` always kills it and removes its cgroups.
+    """
+
+    def __init__(self, sandbox, argv, slot, *, channels):
+        self.sandbox, self.limits = sandbox, sandbox.limits
+        self.output = bytearray()
+        self.output_total = self.results_total = 0
+        self.returncode = None
+        self.reader = wire.FrameReader()
+        self.pending = memoryview(b"")
+        self.commands_w = self.replies_r = None
+        self.cgroup = sandbox.cgroups.job(f"w{slot}-{next(sandbox._runs)}", self.limits) if sandbox.use_cgroups else None
+        keep = ()
+        if channels:
+            commands_r, self.commands_w = os.pipe()
+            self.replies_r, replies_w = os.pipe()
+            keep = (commands_r, replies_w)
+            argv = [*argv, "--in", str(commands_r), "--out", str(replies_w), *sandbox._rlimit_args()]
+        cmd, env = sandbox.command(argv, slot, self.cgroup)
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                pass_fds=keep, env=env, cwd="/", start_new_session=True,
+            )
+        except OSError as err:
+            for fd in (self.commands_w, self.replies_r):
+                if fd is not None:
+                    os.close(fd)
+            if self.cgroup is not None:
+                self.cgroup.remove()
+            raise Stop("error", f"the sandbox could not start: {err}") from None
+        finally:
+            for fd in keep:
+                os.close(fd)
+        self.selector = selectors.DefaultSelector()
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self.selector.register(self.proc.stdout, selectors.EVENT_READ, "stdout")
+        if channels:
+            os.set_blocking(self.commands_w, False)
+            os.set_blocking(self.replies_r, False)
+            self.selector.register(self.replies_r, selectors.EVENT_READ, "replies")
+
+    # --- the conversation --------------------------------------------------------------
+
+    def send(self, frame, deadline):
+        """Write one command, reading the process's output meanwhile."""
+        self.pending = memoryview(frame)
+        self.selector.register(self.commands_w, selectors.EVENT_WRITE, "commands")
+        self._pump(deadline, until=lambda: not self.pending)
+
+    def receive(self, expected, deadline):
+        """``(header, body)`` of the reply due to the command ``expected`` (its header; ``{"t": "start"}`` for ``ready``)."""
+        found = []
+
+        def arrived():
+            if not found:
+                frame = self.reader.next()
+                if frame is not None:
+                    found.append(frame)
+            return bool(found)
+
+        try:
+            self._pump(deadline, until=arrived)
+            head, body = found[0]
+            return wire.check_reply(head, body, expected), body
+        except wire.FrameError as err:
+            self._stop()
+            raise Stop("malformed results", str(err)) from None
+
+    def wait(self, deadline):
+        """Wait for the process to end by itself (without channels), reading its output."""
+        self._pump(deadline, until=lambda: False, ended_is_stop=False)
+
+    # --- the supervision ---------------------------------------------------------------
+
+    def _pump(self, deadline, until, ended_is_stop=True):
+        """Serve the pipes until ``until()`` holds; raise :class:`Stop` for any other end."""
+        exited_at = None
+        while not until():
+            now = time.monotonic()
+            if self.sandbox.stopping:
+                self._stop()
+                raise Stop("error", "stopped")
+            if now >= deadline:
+                self._stop()
+                raise Stop("timeout")
+            if exited_at is None and self.proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and (now - exited_at > 0.2 or "replies" not in self._watched()):
+                # The process is gone, and what its pipes held has been read.
+                if ended_is_stop:
+                    raise self._ended()
+                self._read_rest()
+                self.returncode = self.proc.poll()
+                return
+            wait = min(deadline - now, 0.05 if exited_at is not None else 1.0)
+            if not self.selector.get_map():
+                try:
+                    self.proc.wait(timeout=wait)
+                except subprocess.TimeoutExpired:
+                    pass
+                continue
+            for key, _ in self.selector.select(timeout=wait):
+                self._serve(key)
+
+    def _watched(self):
+        return {key.data for key in self.selector.get_map().values()}
+
+    def _read_rest(self):
+        for key in list(self.selector.get_map().values()):
+            if key.data == "stdout":
+                self._serve(key)
+
+    def _serve(self, key):
+        if key.data == "commands":
+            try:
+                n = os.write(self.commands_w, self.pending[: 1 << 16])
+            except BlockingIOError:
+                n = 0
+            except OSError:  # the runner closed its end: no reply will come
+                self.selector.unregister(self.commands_w)
+                raise self._ended() from None
+            self.pending = self.pending[n:]
+            if not self.pending:
+                self.selector.unregister(self.commands_w)
+            return
+        try:
+            chunk = os.read(key.fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.selector.unregister(key.fileobj)
+            if key.data == "replies":
+                raise self._ended()  # the channel closed before the reply due came whole
+            return
+        if key.data == "stdout":
+            self.output_total += len(chunk)
+            room = self.limits.max_output - len(self.output)
+            if room > 0:
+                self.output += chunk[:room]
+            if self.output_total > self.limits.max_output and self.replies_r is not None:
+                self._stop()
+                raise Stop("output limit", "output")
+        else:
+            self.results_total += len(chunk)
+            if self.results_total > MAX_RESULTS:
+                self._stop()
+                raise Stop("output limit", "results")
+            self.reader.feed(chunk)
+
+    def _ended(self):
+        """The :class:`Stop` of a process that ended (or closed its channel) before the reply due."""
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        oom = self.cgroup is not None and self.cgroup.oom_killed()
+        self._stop()
+        return Stop("memory" if oom else "crashed", returncode=self.returncode)
+
+    def _stop(self):
+        _kill(self.proc, self.cgroup)
+        self.returncode = self.proc.poll()
+
+    def close(self):
+        """End the process (``end``, then a kill), remove its cgroups, close every pipe."""
+        if self.commands_w is not None and self.proc.poll() is None:
+            try:
+                os.write(self.commands_w, wire.end_command())
+            except OSError:
+                pass
+        self._stop()
+        self.selector.close()
+        for fd in (self.commands_w, self.replies_r):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.commands_w = self.replies_r = None
 
 
 def _tasks_of(uid):

@@ -1552,7 +1552,7 @@ MALFORMED = [
     Malformed("unknown_kernel", "a full solution whose kernelspec names a Julia kernel", _unknown_kernel,
               None, (0, 16)),
     Malformed("kernel_kills_itself", "the forwards pass their tests, then os.kill(os.getpid(), 9), then the "
-              "right backwards", _kernel_kills_itself, None, (6, 16)),
+              "right backwards", _kernel_kills_itself, ("crashed",), FULL_POINTS),
     Malformed("nbformat_v3", "a full solution in nbformat 3", _nbformat_v3, None, (0, 16)),
     Malformed("with_checkpoint", "a full solution and a blank .ipynb_checkpoints copy next to it", _with_checkpoint,
               ("graded",), FULL_POINTS),

@@ -77,8 +77,9 @@ def test_status_and_reason(observed, student):
     assert row["max_score"] == control["max_score"], f"the maximum comes from the instructor's source; {context}"
 
 
-def test_a_dead_kernel_keeps_its_points(observed):
-    """The forwards passed (6 points) before the kernel killed itself: those points stay, and the status says so."""
+def test_a_dead_kernel_costs_only_its_cell(observed):
+    """The kernel killed itself in a cell of its own, after the forwards' tests: the right backwards, which
+    come after, are graded in a fresh sandbox; the status and the reason say what happened."""
     [row] = [r for r in observed["rows"] if r["student_id"] == "m_kernel_kills_itself"]
-    assert row["score"] == corpus.BASE_POINTS["half"], row
-    assert row["status"] != "graded" and row["reason"], row
+    assert row["score"] == corpus.BASE_POINTS["full"], row
+    assert row["status"] == "crashed" and "signal 9" in row["reason"], row
