@@ -44,7 +44,7 @@ from pathlib import Path
 
 from . import GradeError, execution, judge, rows
 from .jobs import Job, find_jobs
-from .notebook import MB, read_notebook_file
+from .notebook import MB, read_notebook_file, valid_text
 from .plan import plan_steps
 from .source import load_assignment
 
@@ -89,9 +89,11 @@ def _result(job, status, reason, cells=(), errors=(), stops=(), ex=None):
     """The result of one submitted notebook: plain data (it goes to the cache as JSON).
 
     ``attempts`` is how many sandboxes the notebook took (1 without a stop), ``seconds`` their time.
+    Its text is valid Unicode: a lone surrogate (from bytes that are not UTF-8, in a message from the
+    sandbox) becomes '?', so that every page and file it goes to can be written.
     """
     nb = job.notebook
-    return {
+    return valid_text({
         "student_id": job.student,
         "notebook": nb.name,
         "status": status,
@@ -103,7 +105,7 @@ def _result(job, status, reason, cells=(), errors=(), stops=(), ex=None):
         "stops": list(stops),
         "attempts": ex.attempts if ex is not None else 0,
         "seconds": round(ex.seconds, 3) if ex is not None else 0.0,
-    }
+    })
 
 
 def _unrun_cells(notebook, message):

@@ -6,7 +6,8 @@ on a special file, reads at most ``max_bytes + 1`` bytes, and answers either
 a plain dict ``{"metadata": dict, "cells": [cell, ...]}`` (each cell a dict
 with ``cell_type``, ``source`` as one string, ``metadata`` as a dict) or a
 :class:`ValueError` whose message says what is wrong, for the ``reason``
-column.
+column. Its text is valid Unicode: JSON can spell a lone surrogate
+(``"\\udcff"``), which no UTF-8 file can hold, so each becomes ``?``.
 """
 
 import json
@@ -100,8 +101,19 @@ def read_notebook_bytes(data, *, with_notes=False):
         out.append({"cell_type": cell["cell_type"], "source": source, "metadata": meta})
     if skipped:
         notes.append(f"{skipped} cell{'s' if skipped > 1 else ''} could not be read and {'were' if skipped > 1 else 'was'} skipped")
-    notebook = {"metadata": metadata, "cells": out}
+    notebook = valid_text({"metadata": metadata, "cells": out})
     return (notebook, notes) if with_notes else notebook
+
+
+def valid_text(value):
+    """``value`` (plain data) with every lone surrogate of its strings, keys included, replaced by ``?``."""
+    if isinstance(value, str):
+        return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [valid_text(v) for v in value]
+    return value
 
 
 def _upgrade_v3(raw):

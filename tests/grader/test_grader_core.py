@@ -125,6 +125,11 @@ def batch(tmp_path_factory):
     hostile = replace_cell(release, "rnn_step_forward", f"def rnn_step_forward(*args):\n    raise ValueError({HOSTILE_TEXT!r})\n")
     hostile = insert_after(hostile, "rnn_step_forward", f"raise RuntimeError({HOSTILE_TEXT!r})")
     write_submission(subs, "hostile_text", "02_rnn", hostile)
+    # Text that is not valid Unicode (a lone surrogate) in an error and in a check's message.
+    surrogate = replace_cell(release, "rnn_step_forward", 'def rnn_step_forward(*args):\n    raise ValueError("caf\\udce9")\n')
+    surrogate = insert_after(surrogate, "rnn_step_forward", 'raise RuntimeError("\\udcff")')
+    surrogate["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "a lone \udcff surrogate"})  # JSON: "\\udcff"
+    write_submission(subs, "surrogates", "02_rnn", surrogate)
     write_submission(subs, "dies", "02_rnn", insert_after(solution, "test_rnn_forward", "import os\nos._exit(3)"))
     noisy = "import sys, warnings\nwarnings.warn('a warning')\nprint('noise on stderr', file=sys.stderr)"
     write_submission(subs, "warns", "02_rnn", insert_after(solution, "imports", noisy))
@@ -144,11 +149,13 @@ def batch(tmp_path_factory):
 
 def test_rows_say_what_happened(batch):
     rows = batch["rows"]
-    assert set(rows) == {"honest", "release", "layout", "calls_course", "hostile_text", "dies", "warns", "no_notebook", "garbage"}
+    assert set(rows) == {"honest", "release", "layout", "calls_course", "hostile_text", "surrogates", "dies", "warns",
+                         "no_notebook", "garbage"}
     for student in ("honest", "layout", "warns"):
         assert (rows[student]["status"], rows[student]["score"]) == ("graded", 16), rows[student]
     assert (rows["release"]["status"], rows["release"]["score"]) == ("graded", 0)
     assert (rows["hostile_text"]["status"], rows["hostile_text"]["score"]) == ("graded", 0)
+    assert (rows["surrogates"]["status"], rows["surrogates"]["score"], rows["surrogates"]["reason"]) == ("graded", 0, "")
     # The kernel died in a cell of its own, after the two forward tests: that cell is skipped, the rest is
     # graded in a fresh sandbox, and only what needed that cell (nothing) is lost.
     assert (rows["dies"]["status"], rows["dies"]["score"]) == ("crashed", 16)
