@@ -14,6 +14,7 @@ that too, so that the student knows which cell to fix.
 
 import io
 import re
+import signal
 import zipfile
 
 MB = 1024 * 1024
@@ -71,14 +72,31 @@ def describe_stop(stop, steps, cases, limits):
             return f"{where} sent back more than {MB_RESULTS} MB of results"
         return f"{where} wrote more than {limits.max_output} bytes of output (the limit)"
     if stop.status == "crashed":
-        code = stop.returncode
-        how = f"exit code {code}" if code is not None and code >= 0 else f"signal {-code}" if code is not None else "it ended"
+        how = _how_it_ended(stop.returncode)
         if stop.check is not None:
             return f"{where} ended the kernel ({how})"
         return f"the kernel stopped in {where.rstrip(',')} ({how})"
     if stop.status == "malformed results":
         return f"{where} garbled the grader's channel ({stop.detail})"
     return f"{where} stopped ({stop.status})"
+
+
+def _how_it_ended(code):
+    """An exit status in words; bubblewrap reports a child killed by signal N as exit code 128 + N."""
+    if code is None:
+        return "it ended"
+    if code < 0:
+        return f"killed by {_signal_name(-code)}"
+    if 128 < code < 160:
+        return f"exit code {code}: killed by {_signal_name(code - 128)}?"
+    return f"exit code {code}"
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def defined_in(steps):
