@@ -25,12 +25,15 @@ and writable cgroup v1 hierarchies, as on the course's machines):
 - **memory**: a memory cgroup per run (``memory.limit_in_bytes``, and
   ``memory.memsw.limit_in_bytes`` where swap is accounted); ``/tmp`` is a
   tmpfs of at most that size.
-- **time**: the grader times every step (a cell, or the checks of a test
-  cell) and the whole notebook from outside, and kills the run's processes
-  when a limit passes; nothing inside can stop that.
+- **time**: every wait for the runner (:class:`Process`) has a deadline on
+  the grader's clock (:mod:`rnncourse.grader.execution` sets them: a cell's
+  starts when it is sent), and the run's processes are killed when it
+  passes; nothing inside can stop that or move it.
 - **output**: the grader reads at most ``max_output`` bytes of the sandbox's
-  stdout and stderr and at most ``MAX_RESULTS`` bytes of results, killing
-  the run beyond; ``RLIMIT_FSIZE`` caps any file written.
+  stdout and stderr and at most ``MAX_RESULTS`` bytes of replies, killing
+  the run beyond; ``RLIMIT_FSIZE`` caps any file written. Replies are read
+  as frames of :mod:`rnncourse.grader.wire` and believed only when each is
+  the reply due.
 
 When the grader is not root, the cgroups are not writable, or ``bwrap`` is
 missing or does not work here, the guarantees that depend on them are off
