@@ -35,5 +35,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 stage "set-up" make --no-print-directory setup
 stage "test set-up" bash scripts/install-test-deps.sh
 stage "book build" make --no-print-directory book
-stage "unit tests" .venv/bin/python -m pytest -n 2 tests --ignore=tests/browser
+stage "unit tests" .venv/bin/python -m pytest -n 2 -m "not slow" tests --ignore=tests/browser
 stage "browser tests" .venv/bin/python -m pytest tests/browser
+# Tests marked slow (whole grading batches in the sandbox, long trainings) last, timed on their own.
+stage "slow tests" .venv/bin/python -m pytest -n 2 -m slow tests --ignore=tests/browser

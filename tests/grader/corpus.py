@@ -1695,8 +1695,9 @@ def realistic_batch(n=60, seed=0):
 # passes every hidden case for every student id used here (zz_*, m_*, s000..s059, checked once).
 TEST_SECRET = b"the fixed secret of the hostile and malformed corpora, 0\n"
 
-# Small limits keep a batch of attacks fast: no honest cell of 02_rnn needs a second.
-FAST_LIMITS = ("--cell-timeout", "10", "--timeout", "40", "--memory", "1000", "--max-output", "262144")
+# Small limits keep a batch of attacks fast: no honest cell of 02_rnn needs a second, and a stop costs its
+# cell's limit and a restart (an attack that hangs in both backward checks costs two of each).
+FAST_LIMITS = ("--cell-timeout", "5", "--timeout", "40", "--memory", "1000", "--max-output", "262144")
 
 
 def grader_command():

@@ -34,6 +34,8 @@ import pytest
 
 import corpus
 
+pytestmark = pytest.mark.slow  # one whole grading batch in the sandbox
+
 ATTACK_STUDENTS = {corpus.attack_student(a): a for a in corpus.ATTACKS}
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 import corpus
+
+pytestmark = pytest.mark.slow  # one whole grading batch in the sandbox
 from rnncourse.checks import get_check
 from rnncourse.grader import core
 
@@ -138,6 +140,10 @@ def test_a_stop_costs_only_the_checks_that_needed_the_stopped_cell(batch, studen
     if expected is None:
         lost = FORWARD_POINTS + (BACKWARD_POINTS if BACKWARD_CALLS_FORWARD else 0)
         expected = ("crashed" if student == "forward_exits" else "timeout", 16 - lost)
+    if student == "memory" and row["status"] == "timeout":
+        # On a loaded machine the kernel may reclaim (thrash) for longer than the cell's 1.5 s before it
+        # kills the process: the cell then stops on its clock. Either way the stop is the cell's own.
+        expected = ("timeout", 16)
     assert (row["status"], row["score"]) == expected, row
     assert earned(result, "test_rnn_step_backward") == STEP_BACKWARD_POINTS
     assert result["attempts"] >= 2 and result["stops"]

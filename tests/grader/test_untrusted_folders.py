@@ -151,6 +151,7 @@ def graded(tmp_path_factory):
             "out": work / "out"}
 
 
+@pytest.mark.slow
 def test_the_batch_completes_with_one_row_per_folder(graded):
     batch = graded["batch"]
     assert batch.returncode == 0, batch.stderr[-3000:]
@@ -172,6 +173,7 @@ def test_the_batch_completes_with_one_row_per_folder(graded):
         assert stat.S_ISREG(page.lstat().st_mode), key
 
 
+@pytest.mark.slow
 def test_grades_csv_runs_nothing_in_a_spreadsheet(graded):
     cells = [cell for row in graded["raw"][1:] for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c.startswith("-") and not c[1:].isdigit())]
