@@ -1069,7 +1069,8 @@ def assignment_points(assignment):
 
 
 XSS_MARKDOWN = ('<script id="rnncourse-xss-{token}">fetch("/api/contents")</script>\n\n'
-                '<img src=x onerror="alert(1)">\n\nMy answer: 620 parameters.')
+                '<img src=x onerror="alert(1)">\n\n[my notes](&#106;avascript:fetch("/api/contents"))\n\n'
+                'My answer: 620 parameters.')
 
 
 def _markdown_injection(nb, T):

@@ -24,6 +24,7 @@ first worker grades and writes the observations, the others read them).
 import fcntl
 import json
 import os
+import re
 import socket
 import sysconfig
 import threading
@@ -186,6 +187,7 @@ def autograded_pages(folder, secret):
             else:
                 data = html.encode()
                 page["script"] = b'<script id="rnncourse-xss' in data or b'<img src=x onerror' in data
+                page["script"] |= re.search(rb"href\s*=\s*[\"']?\s*javascript:", data, re.I) is not None
                 page["secret"] = secret.hex().encode() in data
         pages[student_folder.name] = page
     return pages
