@@ -21,13 +21,16 @@ Only the grading command is timed (the set-up of either course is not). It
 prints submissions per minute for both, their ratio, the CPU time of each
 (everything the command started, sandboxed processes included: a cpuacct
 cgroup when run as root, else ``getrusage``), the machine (CPU count, model,
-load), and whether both agree on which submissions get full marks on the
-auto-graded part (listing the disagreements). Timings on a machine shared
+load), how many sandboxes the grader started (one per notebook, and one
+more per restart after a stop: none in this batch, whose notebooks all run
+to their end), and whether both agree on which submissions get full marks
+on the auto-graded part (listing the disagreements). Timings on a machine shared
 with other work are inflated: compare figures taken on the same machine in
 the same run; the load average is printed for that reason.
 """
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -120,6 +123,9 @@ def grade_with_rnncourse(work, batch, workers, env):
     statuses = {}
     for r in rows:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    # Sandboxes started (one per notebook, plus one per restart after a stop), from the grader's cache.
+    sandboxes = sum(json.loads(p.read_text())["result"].get("attempts", 1) for p in (work / "out" / ".cache").glob("*.json"))
+    statuses["sandboxes"] = sandboxes
     return wall, cpu, full, statuses
 
 
