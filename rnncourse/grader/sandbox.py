@@ -493,7 +493,10 @@ class Process:
         self.reader = wire.FrameReader()
         self.pending = memoryview(b"")
         self.commands_w = self.replies_r = None
-        self.cgroup = sandbox.cgroups.job(f"w{slot}-{next(sandbox._runs)}", self.limits) if sandbox.use_cgroups else None
+        try:
+            self.cgroup = sandbox.cgroups.job(f"w{slot}-{next(sandbox._runs)}", self.limits) if sandbox.use_cgroups else None
+        except OSError as err:
+            raise Stop("error", f"the sandbox's cgroups could not be made: {err}") from None
         keep = ()
         if channels:
             commands_r, self.commands_w = os.pipe()
@@ -570,11 +573,10 @@ class Process:
                 raise Stop("timeout")
             if exited_at is None and self.proc.poll() is not None:
                 exited_at = now
-            if exited_at is not None and (now - exited_at > 0.2 or "replies" not in self._watched()):
+            if exited_at is not None and (now - exited_at > 0.2 or not self.selector.get_map()):
                 # The process is gone, and what its pipes held has been read.
                 if ended_is_stop:
                     raise self._ended()
-                self._read_rest()
                 self.returncode = self.proc.poll()
                 return
             wait = min(deadline - now, 0.05 if exited_at is not None else 1.0)
@@ -585,14 +587,6 @@ class Process:
                     pass
                 continue
             for key, _ in self.selector.select(timeout=wait):
-                self._serve(key)
-
-    def _watched(self):
-        return {key.data for key in self.selector.get_map().values()}
-
-    def _read_rest(self):
-        for key in list(self.selector.get_map().values()):
-            if key.data == "stdout":
                 self._serve(key)
 
     def _serve(self, key):

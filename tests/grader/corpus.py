@@ -1857,6 +1857,24 @@ def session_folder(tmp_path_factory):
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+def computed_once(tmp_path_factory, name, compute):
+    """``compute(folder)``, run once per test session (by the first pytest-xdist worker to ask); its JSON for all.
+
+    For a module's whole-batch fixture: with ``-n 2``, the module's tests go to both workers, and each
+    would otherwise grade the batch again. Paths in the result come back as strings.
+    """
+    import fcntl
+
+    shared = session_folder(tmp_path_factory)
+    result = shared / f"{name}.json"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not result.exists():
+            result.write_text(json.dumps(compute(tmp_path_factory.mktemp(name)), default=str))
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return json.loads(result.read_text())
+
+
 def open_gradebook(path):
     """nbgrader's Gradebook on the SQLite file ``path`` (nbgrader runs ``alembic``: find it next to this Python)."""
     from nbgrader.api import Gradebook

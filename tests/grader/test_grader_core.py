@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import corpus
 from rnncourse.checks import assignment_points, assignments
 from rnncourse.grader import COLUMNS, core
 
@@ -107,8 +108,13 @@ HOSTILE_TEXT = "<script>alert('owned')</script>" + "A" * 5000
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """Grade the batch once; the tests read its rows, files and gradebook (and copy them before changing any)."""
-    base = tmp_path_factory.mktemp("batch")
+    """Grade the batch once (per session, shared by the xdist workers); the tests read its rows, files and
+    gradebook (and copy them before changing any)."""
+    shared = corpus.computed_once(tmp_path_factory, "core-batch", grade_batch)
+    return {**shared, **{key: Path(shared[key]) for key in ("subs", "out", "secret", "autograded")}}
+
+
+def grade_batch(base):
     subs = base / "subs"
     solution, release = notebook_of(SOLUTIONS, "02_rnn"), notebook_of(EXERCISES, "02_rnn")
     write_submission(subs, "honest", "02_rnn", solution)

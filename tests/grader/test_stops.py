@@ -100,7 +100,10 @@ SUBMISSIONS = {
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    base = tmp_path_factory.mktemp("stops")
+    return corpus.computed_once(tmp_path_factory, "stops-batch", grade_batch)
+
+
+def grade_batch(base):
     subs = base / "subs"
     for student, build in SUBMISSIONS.items():
         corpus.write_student(subs / student, build())

@@ -128,7 +128,10 @@ def test_links_and_plain_files_in_the_submissions_folder(tmp_path):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    work = tmp_path_factory.mktemp("folders")
+    return corpus.computed_once(tmp_path_factory, "folders-batch", grade_folders)
+
+
+def grade_folders(work):
     course = corpus.make_course(work / "course")
     subs = work / "submissions"
     full = corpus.honest("full")
@@ -147,19 +150,19 @@ def graded(tmp_path_factory):
                              secret=course / ".rnncourse-secret", timeout=300)
     with open(work / "out" / "grades.csv", newline="", encoding="utf-8") as f:
         raw = list(csv.reader(f))
-    return {"batch": batch, "folders": folders, "ids": student_ids(list(folders.values())), "raw": raw,
-            "out": work / "out"}
+    ids = student_ids(list(folders.values()))
+    return {"returncode": batch.returncode, "stderr": batch.stderr[-3000:], "rows": batch.rows, "folders": folders,
+            "ids": {key: ids[name] for key, name in folders.items()}, "raw": raw, "out": str(work / "out")}
 
 
 @pytest.mark.slow
 def test_the_batch_completes_with_one_row_per_folder(graded):
-    batch = graded["batch"]
-    assert batch.returncode == 0, batch.stderr[-3000:]
-    ids = graded["ids"]
-    by_id = {row["student_id"].removeprefix("'"): row for row in batch.rows}
+    assert graded["returncode"] == 0, graded["stderr"]
+    ids = graded["ids"]  # folder key -> (student id, note)
+    by_id = {row["student_id"].removeprefix("'"): row for row in graded["rows"]}
     assert sorted(by_id) == sorted(sid for sid, _ in ids.values())
-    for key, name in graded["folders"].items():
-        sid, note = ids[name]
+    for key in graded["folders"]:
+        sid, note = ids[key]
         row = by_id[sid]
         if key == "nb_fifo":
             assert row["status"] == "invalid notebook" and "not a plain file" in row["reason"], row
@@ -169,7 +172,7 @@ def test_the_batch_completes_with_one_row_per_folder(graded):
             assert note in row["reason"], (key, row)
         if key.startswith("ts_"):
             assert "timestamp.txt ignored" in row["reason"], (key, row)
-        page = graded["out"] / "feedback" / sid / "02_rnn.html"
+        page = Path(graded["out"]) / "feedback" / sid / "02_rnn.html"
         assert stat.S_ISREG(page.lstat().st_mode), key
 
 
@@ -177,6 +180,6 @@ def test_the_batch_completes_with_one_row_per_folder(graded):
 def test_grades_csv_runs_nothing_in_a_spreadsheet(graded):
     cells = [cell for row in graded["raw"][1:] for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c.startswith("-") and not c[1:].isdigit())]
-    formula = graded["ids"][ODD_NAMES["formula"]][0]
+    formula = graded["ids"]["formula"][0]
     assert ["'" + formula] == [row[0] for row in graded["raw"] if row[0].endswith(formula)]
     assert all(len(c) <= 1000 and c.isprintable() for c in cells)
