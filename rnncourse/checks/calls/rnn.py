@@ -1,0 +1,53 @@
+"""How the checks of 02_rnn call the learner's functions (the cases and the judge: :mod:`rnncourse.checks.rnn`).
+
+The caches, in the layout the notebook and :mod:`rnncourse.numpy.rnn` state:
+a step's cache holds the step's inputs, then what it computed that its
+backward needs; a sequence's holds the sequence's inputs with ``h0``, then
+the states ``h`` from which each step's previous state is read
+(``h0`` at ``t = 0``, else ``h[:, t-1]``).
+"""
+
+from . import Call, Needs, Written
+
+ASSIGNMENT = "02_rnn"
+
+STEP_CACHE = ("x", "prev_h", "Wx", "Wh", "next_h")
+"""``rnn_step_forward``'s cache: ``next_h = tanh(x Wx + prev_h Wh + b)``."""
+
+SEQUENCE_CACHE = ("x", "h0", "Wx", "Wh", "h")
+"""``rnn_forward``'s cache: ``h`` (N, T, H) holds the state after every step."""
+
+STEP_GRADS = ("dx", "dprev_h", "dWx", "dWh", "db")
+SEQUENCE_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
+
+CALLS = (
+    Call(
+        "rnn_step_forward", ASSIGNMENT, 3,
+        outputs={"next_h": "N H"},
+        args=("x", "prev_h", "Wx", "Wh", "b"), returns=("next_h", "cache"),
+    ),
+    Call(
+        "rnn_forward", ASSIGNMENT, 3,
+        outputs={"h": "N T H"},
+        args=("x", "h0", "Wx", "Wh", "b"), returns=("h", "cache"),
+        depends=("rnn_step_forward",),
+    ),
+    Call(
+        "rnn_step_backward", ASSIGNMENT, 4,
+        outputs={"dx": "N D", "dprev_h": "N H", "dWx": "D H", "dWh": "H H", "db": "H"},
+        args=("dnext_h", STEP_CACHE), returns=STEP_GRADS,
+    ),
+    Call(
+        "rnn_backward", ASSIGNMENT, 6,
+        outputs={"dx": "N T D", "dh0": "N H", "dWx": "D H", "dWh": "H H", "db": "H"},
+        args=("dh", SEQUENCE_CACHE), returns=SEQUENCE_GRADS,
+        depends=("rnn_step_backward",),
+    ),
+)  # fmt: skip
+
+WRITTEN = (
+    Written("q_gradcheck", ASSIGNMENT, 2, "what the gradient check of one's own functions showed, and why float64"),
+    Written("q_parameter_sharing", ASSIGNMENT, 2, "parameters of an RNN against a window MLP as T grows"),
+)
+
+NEEDS = Needs(course={"rnncourse.numpy": ("gradcheck", "rel_error")})
