@@ -48,7 +48,6 @@ from .calls import (
     MISSING_KEY,
     PROBE_SEP,
     RAISED_IN_KEY,
-    assignments,
     bind,
     calls_of,
     get_call,
@@ -156,21 +155,11 @@ class Check:
         """How this check calls the learner's function: its :class:`~rnncourse.checks.calls.Call`."""
         return get_call(self.name)
 
-    @property
-    def assignment(self):
-        return self.call.assignment
-
-    @property
-    def points(self):
-        return self.call.points
-
-    @property
-    def functions(self):
-        return self.call.functions
-
-    @property
-    def outputs(self):
-        return self.call.outputs
+    def __getattr__(self, name):
+        """``assignment``, ``points``, ``functions`` and ``outputs``: the call's."""
+        if name in ("assignment", "points", "functions", "outputs"):
+            return getattr(self.call, name)
+        raise AttributeError(name)
 
 
 class CheckFailure(AssertionError):
@@ -197,17 +186,13 @@ def register(checks):
 
 def get_check(name):
     """The :class:`Check` called ``name``."""
-    try:
-        return _CHECKS[name]
-    except KeyError:
-        raise KeyError(f"no check called {name!r}; the checks are {sorted(_CHECKS)}") from None
+    get_call(name)  # an unknown name: the KeyError that lists the checks
+    return _CHECKS[name]
 
 
 def checks_of(assignment):
-    """The checks of ``assignment``, in the order they were declared."""
-    if assignment not in assignments():
-        raise KeyError(f"no assignment called {assignment!r}; the assignments are {list(assignments())}")
-    return tuple(c for c in _CHECKS.values() if c.assignment == assignment)
+    """The checks of ``assignment``, in the order of its notebook."""
+    return tuple(_CHECKS[c.name] for c in calls_of(assignment))
 
 
 # --- cases --------------------------------------------------------------------------------

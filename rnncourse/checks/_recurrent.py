@@ -2,12 +2,13 @@
 
 The upstream gradients a backward case gets, the states before each step,
 the hidden cases (three float64, one float32; for the LSTM and the GRU with
-their truth from ``torch.nn``), and that truth itself.
+their truth from ``torch.nn``), that truth itself, and the references.
 """
 
 import numpy as np
 
 from ._core import random_cases
+from .calls import get_call
 
 # An input of a hidden case that asks for the truth from torch.nn rather than rnncourse.numpy.
 TORCH_TRUTH = "truth_from_torch"
@@ -19,6 +20,24 @@ def with_dnext(inputs, rng, dtype=np.float64, *, names=("dnext_h",), zero=()):
     for name in names:
         inputs[name] = (np.zeros((N, H)) if name in zero else rng.standard_normal((N, H))).astype(dtype)
     return inputs
+
+
+def step_backward_inputs(step_inputs, names=("dnext_h",)):
+    """The inputs of a step backward's case: ``step_inputs``'s, then the upstream gradients ``names``."""
+
+    def make(rng, N, D, H, dtype=np.float64, *, zero=(), **options):
+        return with_dnext(step_inputs(rng, N, D, H, dtype, **options), rng, dtype, names=names, zero=zero)
+
+    return make
+
+
+def sequence_backward_inputs(sequence_inputs):
+    """The inputs of a sequence backward's case: ``sequence_inputs``'s, then ``dh`` (see :func:`with_dh`)."""
+
+    def make(rng, N, T, D, H, dtype=np.float64, *, only=None, **options):
+        return with_dh(sequence_inputs(rng, N, T, D, H, dtype, **options), rng, dtype, only=only)
+
+    return make
 
 
 def with_dh(inputs, rng, dtype=np.float64, only=None):
@@ -44,13 +63,38 @@ def shifted_states(h, h0):
     return {"h": previous_states(h0, h)}
 
 
-def hidden_cases(rng, make, *, torch_truth=False, **ranges):
-    """Random shapes and non-zero biases: three float64 cases and one float32 (truth from torch if asked)."""
+def hidden_cases(rng, make, *, from_torch=False, **ranges):
+    """Random shapes and non-zero biases: three float64 cases and one float32 (their truth from torch.nn if asked)."""
     cases = random_cases(rng, make, **ranges)
-    if torch_truth:
+    if from_torch:
         for _, inputs in cases:
             inputs[TORCH_TRUTH] = np.array(True)
     return cases
+
+
+def reference(forward, backward=None, *, torch_kind=None):
+    """The reference outputs of a check of a recurrent model, as a function of a case's inputs.
+
+    ``forward``'s outputs (its cache left out), or with ``backward`` the
+    gradients ``backward`` computes from ``forward``'s cache, from
+    :mod:`rnncourse.numpy` (whose functions are named like the checks: the
+    arguments and the names of the outputs are the calls'). For a hidden
+    case of the LSTM or the GRU (``torch_kind``), the truth is torch.nn's.
+    """
+    forward_call = get_call(forward.__name__)
+    outputs = [name for name in forward_call.returns if name != "cache"]
+    backward_call = get_call(backward.__name__) if backward is not None else None
+
+    def compute(i):
+        if torch_kind is not None and torch_truth(i):
+            return torch_outputs(torch_kind, i, step="prev_h" in forward_call.args, backward=backward is not None)
+        *values, cache = forward(*(i[a] for a in forward_call.args))
+        if backward is None:
+            return dict(zip(outputs, values))
+        upstream = [i[a] for a in backward_call.args if isinstance(a, str)]
+        return dict(zip(backward_call.returns, backward(*upstream, cache)))
+
+    return compute
 
 
 def torch_truth(i):

@@ -26,8 +26,7 @@ import numpy as np
 from rnncourse.numpy import gru_backward, gru_forward, gru_step_backward, gru_step_forward, sigmoid
 
 from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias
-from ._recurrent import hidden_cases, previous_states, shifted_states, torch_outputs, torch_truth, with_dh, with_dnext
-from .calls.gru import SEQUENCE_GRADS, STEP_GRADS
+from ._recurrent import hidden_cases, previous_states, reference, sequence_backward_inputs, shifted_states, step_backward_inputs, with_dnext
 
 
 GATES = "rzn"
@@ -201,15 +200,9 @@ def _sequence_cache(i):
 # --- gru_step_forward -----------------------------------------------------------------
 
 
-def _step_forward_reference(i):
-    if torch_truth(i):
-        return torch_outputs("GRU", i, step=True, backward=False)
-    return {"next_h": gru_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"])[0]}
-
-
 GRU_STEP_FORWARD = Check(
     name="gru_step_forward",
-    reference=_step_forward_reference,
+    reference=reference(gru_step_forward, torch_kind="GRU"),
     visible=(
         Case(
             "input_only",
@@ -246,7 +239,7 @@ GRU_STEP_FORWARD = Check(
             lambda rng: _step_inputs(rng, 2, 3, 4),
         ),
     ),
-    hidden=lambda rng: hidden_cases(rng, _step_inputs, torch_truth=True, N=(1, 5), D=(1, 6), H=(1, 6)),
+    hidden=lambda rng: hidden_cases(rng, _step_inputs, from_torch=True, N=(1, 5), D=(1, 6), H=(1, 6)),
     mistakes=(
         Mistake(
             "The update gate weighs the other way round: in PyTorch's convention next_h = (1 - z) * n + z * prev_h "
@@ -284,19 +277,13 @@ GRU_STEP_FORWARD = Check(
 # --- gru_forward ----------------------------------------------------------------------
 
 
-def _forward_reference(i):
-    if torch_truth(i):
-        return torch_outputs("GRU", i, step=False, backward=False)
-    return {"h": gru_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])[0]}
-
-
 def _sequence_h(i, **mistake):
     return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], **mistake)[0]}
 
 
 GRU_FORWARD = Check(
     name="gru_forward",
-    reference=_forward_reference,
+    reference=reference(gru_forward, torch_kind="GRU"),
     visible=(
         Case(
             "one_step",
@@ -317,7 +304,7 @@ GRU_FORWARD = Check(
             lambda rng: _seq_inputs(rng, 2, 4, 3, 4),
         ),
     ),
-    hidden=lambda rng: hidden_cases(rng, _seq_inputs, torch_truth=True, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6)),
+    hidden=lambda rng: hidden_cases(rng, _seq_inputs, from_torch=True, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6)),
     mistakes=(
         Mistake(
             "Every step started from h0: pass the state each step produces on to the next step.",
@@ -344,20 +331,12 @@ GRU_FORWARD = Check(
 # --- gru_step_backward ----------------------------------------------------------------
 
 
-def _step_backward_reference(i):
-    if torch_truth(i):
-        return torch_outputs("GRU", i, step=True, backward=True)
-    _, cache = gru_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"])
-    return dict(zip(STEP_GRADS, gru_step_backward(i["dnext_h"], cache)))
-
-
-def _step_backward_inputs(rng, N, D, H, dtype=np.float64, **options):
-    return with_dnext(_step_inputs(rng, N, D, H, dtype, **options), rng, dtype)
+_step_backward_inputs = step_backward_inputs(_step_inputs)
 
 
 GRU_STEP_BACKWARD = Check(
     name="gru_step_backward",
-    reference=_step_backward_reference,
+    reference=reference(gru_step_forward, gru_step_backward, torch_kind="GRU"),
     given=_step_cache,
     visible=(
         Case(
@@ -379,7 +358,7 @@ GRU_STEP_BACKWARD = Check(
             lambda rng: with_dnext({**_step_inputs(rng, 3, 2, 4), "x": 3 * rng.standard_normal((3, 2))}, rng),
         ),
     ),
-    hidden=lambda rng: hidden_cases(rng, _step_backward_inputs, torch_truth=True, N=(1, 5), D=(1, 6), H=(1, 6)),
+    hidden=lambda rng: hidden_cases(rng, _step_backward_inputs, from_torch=True, N=(1, 5), D=(1, 6), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: check the gate gradients da_n = dnext_h * (1 - z) * (1 - n**2), "
         "da_z = dnext_h * (prev_h - n) * z * (1 - z) and da_r first.",
@@ -419,20 +398,12 @@ GRU_STEP_BACKWARD = Check(
 # --- gru_backward ---------------------------------------------------------------------
 
 
-def _backward_reference(i):
-    if torch_truth(i):
-        return torch_outputs("GRU", i, step=False, backward=True)
-    _, cache = gru_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])
-    return dict(zip(SEQUENCE_GRADS, gru_backward(i["dh"], cache)))
-
-
-def _backward_inputs(rng, N, T, D, H, dtype=np.float64, *, only=None):
-    return with_dh(_seq_inputs(rng, N, T, D, H, dtype), rng, dtype, only=only)
+_backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
 GRU_BACKWARD = Check(
     name="gru_backward",
-    reference=_backward_reference,
+    reference=reference(gru_forward, gru_backward, torch_kind="GRU"),
     given=_sequence_cache,
     visible=(
         Case(
@@ -454,7 +425,7 @@ GRU_BACKWARD = Check(
             lambda rng: _backward_inputs(rng, 2, 4, 3, 4),
         ),
     ),
-    hidden=lambda rng: hidden_cases(rng, _backward_inputs, torch_truth=True, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)),
+    hidden=lambda rng: hidden_cases(rng, _backward_inputs, from_torch=True, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: at step t use dnext_h = dh[:, t] + the dprev_h that step t+1 returned "
         "(zeros at the last step).",

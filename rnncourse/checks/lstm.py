@@ -25,8 +25,7 @@ import numpy as np
 from rnncourse.numpy import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward, sigmoid
 
 from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias
-from ._recurrent import hidden_cases, previous_states, shifted_states, torch_outputs, torch_truth, with_dh, with_dnext
-from .calls.lstm import SEQUENCE_GRADS, STEP_GRADS
+from ._recurrent import hidden_cases, previous_states, reference, sequence_backward_inputs, shifted_states, step_backward_inputs
 
 
 GATES = "ifgo"
@@ -221,16 +220,9 @@ def _sequence_cache(i):
 # --- lstm_step_forward ----------------------------------------------------------------
 
 
-def _step_forward_reference(i):
-    if torch_truth(i):
-        return torch_outputs("LSTM", i, step=True, backward=False)
-    next_h, next_c, _ = lstm_step_forward(i["x"], i["prev_h"], i["prev_c"], i["Wx"], i["Wh"], i["b"])
-    return {"next_h": next_h, "next_c": next_c}
-
-
 LSTM_STEP_FORWARD = Check(
     name="lstm_step_forward",
-    reference=_step_forward_reference,
+    reference=reference(lstm_step_forward, torch_kind="LSTM"),
     visible=(
         Case(
             "input_only",
@@ -275,7 +267,7 @@ LSTM_STEP_FORWARD = Check(
             lambda rng: _step_inputs(rng, 2, 3, 4),
         ),
     ),
-    hidden=lambda rng: hidden_cases(rng, _step_inputs, torch_truth=True, N=(1, 5), D=(1, 6), H=(1, 6)),
+    hidden=lambda rng: hidden_cases(rng, _step_inputs, from_torch=True, N=(1, 5), D=(1, 6), H=(1, 6)),
     mistakes=(
         Mistake(
             "The gates are read in the order i, f, o, g. This course, like PyTorch, stacks them i, f, g, o: "
@@ -326,19 +318,13 @@ LSTM_STEP_FORWARD = Check(
 # --- lstm_forward ---------------------------------------------------------------------
 
 
-def _forward_reference(i):
-    if torch_truth(i):
-        return torch_outputs("LSTM", i, step=False, backward=False)
-    return {"h": lstm_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])[0]}
-
-
 def _sequence_h(i, **mistake):
     return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], **mistake)[0]}
 
 
 LSTM_FORWARD = Check(
     name="lstm_forward",
-    reference=_forward_reference,
+    reference=reference(lstm_forward, torch_kind="LSTM"),
     visible=(
         Case(
             "one_step",
@@ -368,7 +354,7 @@ LSTM_FORWARD = Check(
             lambda rng: _seq_inputs(rng, 2, 4, 3, 4),
         ),
     ),
-    hidden=lambda rng: hidden_cases(rng, _seq_inputs, torch_truth=True, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6)),
+    hidden=lambda rng: hidden_cases(rng, _seq_inputs, from_torch=True, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6)),
     mistakes=(
         Mistake(
             "The cell state is not carried: every step started from c = 0. Pass the next_c each step "
@@ -399,20 +385,12 @@ LSTM_FORWARD = Check(
 # --- lstm_step_backward ---------------------------------------------------------------
 
 
-def _step_backward_reference(i):
-    if torch_truth(i):
-        return torch_outputs("LSTM", i, step=True, backward=True)
-    _, _, cache = lstm_step_forward(i["x"], i["prev_h"], i["prev_c"], i["Wx"], i["Wh"], i["b"])
-    return dict(zip(STEP_GRADS, lstm_step_backward(i["dnext_h"], i["dnext_c"], cache)))
-
-
-def _step_backward_inputs(rng, N, D, H, dtype=np.float64, *, zero=()):
-    return with_dnext(_step_inputs(rng, N, D, H, dtype), rng, dtype, names=("dnext_h", "dnext_c"), zero=zero)
+_step_backward_inputs = step_backward_inputs(_step_inputs, names=("dnext_h", "dnext_c"))
 
 
 LSTM_STEP_BACKWARD = Check(
     name="lstm_step_backward",
-    reference=_step_backward_reference,
+    reference=reference(lstm_step_forward, lstm_step_backward, torch_kind="LSTM"),
     given=_step_cache,
     visible=(
         Case(
@@ -434,7 +412,7 @@ LSTM_STEP_BACKWARD = Check(
             lambda rng: _step_backward_inputs(rng, 3, 2, 4),
         ),
     ),
-    hidden=lambda rng: hidden_cases(rng, _step_backward_inputs, torch_truth=True, N=(1, 5), D=(1, 6), H=(1, 6)),
+    hidden=lambda rng: hidden_cases(rng, _step_backward_inputs, from_torch=True, N=(1, 5), D=(1, 6), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: check dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2) and "
         "da = [da_i, da_f, da_g, da_o], the (N, 4H) gradient of the pre-activations, first.",
@@ -475,20 +453,12 @@ LSTM_STEP_BACKWARD = Check(
 # --- lstm_backward --------------------------------------------------------------------
 
 
-def _backward_reference(i):
-    if torch_truth(i):
-        return torch_outputs("LSTM", i, step=False, backward=True)
-    _, cache = lstm_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])
-    return dict(zip(SEQUENCE_GRADS, lstm_backward(i["dh"], cache)))
-
-
-def _backward_inputs(rng, N, T, D, H, dtype=np.float64, *, only=None, **options):
-    return with_dh(_seq_inputs(rng, N, T, D, H, dtype, **options), rng, dtype, only=only)
+_backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
 LSTM_BACKWARD = Check(
     name="lstm_backward",
-    reference=_backward_reference,
+    reference=reference(lstm_forward, lstm_backward, torch_kind="LSTM"),
     given=_sequence_cache,
     visible=(
         Case(
@@ -517,7 +487,7 @@ LSTM_BACKWARD = Check(
             lambda rng: _backward_inputs(rng, 2, 4, 3, 4),
         ),
     ),
-    hidden=lambda rng: hidden_cases(rng, _backward_inputs, torch_truth=True, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)),
+    hidden=lambda rng: hidden_cases(rng, _backward_inputs, from_torch=True, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: at step t, use dnext_h = dh[:, t] + the dprev_h of step t+1 and "
         "dnext_c = the dprev_c of step t+1 (zeros at the last step).",

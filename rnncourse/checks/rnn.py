@@ -14,8 +14,7 @@ import numpy as np
 from rnncourse.numpy import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward, sigmoid
 
 from ._core import Case, Check, Mistake, nonzero_bias, random_cases
-from ._recurrent import previous_states, shifted_states, with_dh, with_dnext
-from .calls.rnn import SEQUENCE_GRADS, STEP_GRADS
+from ._recurrent import previous_states, reference, sequence_backward_inputs, shifted_states, step_backward_inputs
 
 
 def _params(rng, D, H, dtype=np.float64):
@@ -55,7 +54,7 @@ def _step(i, Wh=None, Wx=None):
 
 RNN_STEP_FORWARD = Check(
     name="rnn_step_forward",
-    reference=lambda i: {"next_h": rnn_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])[0]},
+    reference=reference(rnn_step_forward),
     visible=(
         Case(
             "input_only",
@@ -128,7 +127,7 @@ def _states(i):
 
 RNN_FORWARD = Check(
     name="rnn_forward",
-    reference=lambda i: {"h": rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])[0]},
+    reference=reference(rnn_forward),
     visible=(
         Case(
             "one_step",
@@ -176,11 +175,6 @@ def _step_cache(i):
     return {"next_h": rnn_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])[0]}
 
 
-def _step_backward_reference(i):
-    _, cache = rnn_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])
-    return dict(zip(STEP_GRADS, rnn_step_backward(i["dnext_h"], cache)))
-
-
 def _step_grads_from_da(i, da, Wh_back=None):
     """The step's five gradients for a given gradient ``da`` of the pre-activation."""
     Wh_back = i["Wh"].T if Wh_back is None else Wh_back
@@ -198,13 +192,12 @@ def _step_da(i):
     return i["dnext_h"] * (1 - next_h**2)
 
 
-def _step_backward_inputs(rng, N, D, H, dtype=np.float64, **options):
-    return with_dnext(_step_inputs(rng, N, D, H, dtype, **options), rng, dtype)
+_step_backward_inputs = step_backward_inputs(_step_inputs)
 
 
 RNN_STEP_BACKWARD = Check(
     name="rnn_step_backward",
-    reference=_step_backward_reference,
+    reference=reference(rnn_step_forward, rnn_step_backward),
     given=_step_cache,
     visible=(
         Case("small", "N=2, D=3, H=4", "", lambda rng: _step_backward_inputs(rng, 2, 3, 4)),
@@ -261,11 +254,6 @@ def _sequence_cache(i):
     return {"h": _states(i)}
 
 
-def _backward_reference(i):
-    _, cache = rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])
-    return dict(zip(SEQUENCE_GRADS, rnn_backward(i["dh"], cache)))
-
-
 def _bptt_variant(i, *, carry=True, carry_after_derivative=False, dWh_state="previous", forwards=False):
     """BPTT with one deliberate mistake, to recognise it in a learner's gradients.
 
@@ -292,13 +280,12 @@ def _bptt_variant(i, *, carry=True, carry_after_derivative=False, dWh_state="pre
     return {"dx": dx, "dh0": carried, "dWx": dWx, "dWh": dWh, "db": db}
 
 
-def _backward_inputs(rng, N, T, D, H, dtype=np.float64, only=None):
-    return with_dh(_seq_inputs(rng, N, T, D, H, dtype), rng, dtype, only=only)
+_backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
 RNN_BACKWARD = Check(
     name="rnn_backward",
-    reference=_backward_reference,
+    reference=reference(rnn_forward, rnn_backward),
     given=_sequence_cache,
     visible=(
         Case(

@@ -74,7 +74,77 @@ def calling(fn, **functions):
 
     bound = types.FunctionType(fn.__code__, {**fn.__globals__, **functions}, fn.__name__, fn.__defaults__, fn.__closure__)
     bound.__kwdefaults__ = fn.__kwdefaults__
+    bound.unbound = fn  # what the learner wrote: the functions it calls are the notebook's
     return bound
+
+
+# --- a learner's function as a notebook cell ----------------------------------------------
+
+
+def _public_home(value, name):
+    """The shortest module path that gives ``name`` as ``value`` (rnncourse.numpy rather than rnncourse.numpy.charlm)."""
+    import importlib
+
+    parts = value.__module__.split(".")
+    for k in range(1, len(parts) + 1):
+        candidate = ".".join(parts[:k])
+        if getattr(importlib.import_module(candidate), name, None) is value:
+            return candidate
+    return value.__module__
+
+
+def learner_cell(name, fn, graded=()):
+    """The source of a notebook cell defining ``name`` as the test's learner function ``fn``.
+
+    The module-level helpers ``fn`` uses (functions of the same test module,
+    constants, imported modules) come first, in an order that defines each
+    before its use; the names in ``graded`` (the notebook's graded
+    functions) are left to the notebook. Ends with ``name = fn`` when the
+    names differ.
+    """
+    import inspect
+    import types
+
+    fn = getattr(fn, "unbound", fn)
+    module = fn.__module__
+    imports, parts, seen = [], [], set()
+
+    def names_of(code):
+        found = set(code.co_names)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                found |= names_of(const)
+        return found
+
+    def visit(f):
+        if f.__name__ in seen:
+            return
+        seen.add(f.__name__)
+        needs = sorted(names_of(f.__code__))
+        defaults = [*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values()]
+        needs += [d.__name__ for d in defaults if isinstance(d, types.FunctionType)]
+        for n in needs:
+            if n in graded or n in seen or n not in f.__globals__:
+                continue
+            value = f.__globals__[n]
+            if isinstance(value, types.ModuleType):
+                line = f"import {value.__name__}" + (f" as {n}" if n != value.__name__ else "")
+                if line not in imports:
+                    imports.append(line)
+            elif isinstance(value, types.FunctionType) and value.__module__ == module:
+                visit(value)
+            elif callable(value) and getattr(value, "__module__", None):  # a function or class imported by name
+                line = f"from {_public_home(value, n)} import {n}"
+                if line not in imports:
+                    imports.append(line)
+            elif isinstance(value, (int, float, str, tuple, frozenset)):
+                seen.add(n)
+                parts.append(f"{n} = {value!r}")
+        parts.append(inspect.getsource(f))
+
+    visit(fn)
+    alias = [] if fn.__name__ == name else [f"{name} = {fn.__name__}"]
+    return "\n".join([*imports, "", *parts, *alias]) + "\n"
 
 
 def _all_checks():

@@ -42,6 +42,7 @@ import numpy as np
 
 __all__ = [
     "Call",
+    "recurrent_calls",
     "Written",
     "Needs",
     "AssignmentPoints",
@@ -125,6 +126,40 @@ class Call:
     def functions(self):
         """The learner's functions ``check(name, *functions)`` takes: this one, then its dependencies."""
         return (self.name, *self.depends)
+
+
+def recurrent_calls(assignment, prefix, *, params, gates, step_cache, sequence_cache, cell=False):
+    """The four calls of a recurrent model's assignment: ``<prefix>_step_forward``, ``_forward``,
+    ``_step_backward``, ``_backward`` (3, 3, 4 and 6 points).
+
+    One convention for the RNN, the LSTM (``cell``: a cell state ``c`` beside
+    ``h``) and the GRU: a step takes ``x, prev_h[, prev_c], *params`` and
+    returns ``next_h[, next_c], cache``; a sequence takes ``x, h0, *params``
+    and returns ``h, cache`` (the LSTM's cell starts at zero); a step
+    backward takes ``dnext_h[, dnext_c]`` and the step's cache (in the layout
+    ``step_cache``) and returns the gradients of the step's inputs in their
+    order (``dx, dprev_h[, dprev_c], dWx, dWh, d<bias>...``); a sequence
+    backward takes ``dh`` and the sequence's cache and returns
+    ``dx, dh0, dWx, dWh, d<bias>...``. ``gates``: the blocks stacked in the
+    weights (``Wx`` is ``(D, gates * H)``). The sequence functions call
+    their step functions (declared dependencies).
+    """
+    G = f"{gates}H" if gates > 1 else "H"
+    states = ("h", "c") if cell else ("h",)
+    weights = {"dWx": f"D {G}", "dWh": f"H {G}", **{f"d{p}": G for p in params[2:]}}
+    step_grads = {"dx": "N D", **{f"dprev_{s}": "N H" for s in states}, **weights}
+    sequence_grads = {"dx": "N T D", "dh0": "N H", **weights}
+    name = f"{prefix}_step_forward", f"{prefix}_forward", f"{prefix}_step_backward", f"{prefix}_backward"
+    return (
+        Call(name[0], assignment, 3, outputs={f"next_{s}": "N H" for s in states},
+             args=("x", *(f"prev_{s}" for s in states), *params), returns=(*(f"next_{s}" for s in states), "cache")),
+        Call(name[1], assignment, 3, outputs={"h": "N T H"}, args=("x", "h0", *params), returns=("h", "cache"),
+             depends=(name[0],)),
+        Call(name[2], assignment, 4, outputs=step_grads, args=(*(f"dnext_{s}" for s in states), step_cache),
+             returns=tuple(step_grads)),
+        Call(name[3], assignment, 6, outputs=sequence_grads, args=("dh", sequence_cache), returns=tuple(sequence_grads),
+             depends=(name[2],)),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ the exercise, included), the gates stacked over time (N, T, H), and the
 states ``h`` and cells ``c`` from which each step's previous state is read.
 """
 
-from . import Call, Needs, Written
+from . import Needs, Written, recurrent_calls
 
 ASSIGNMENT = "04_lstm"
 
@@ -17,33 +17,9 @@ STEP_CACHE = ("x", "prev_h", "prev_c", "Wx", "Wh", "i", "f", "g", "o", "tanh_c")
 SEQUENCE_CACHE = ("x", "h0", "c0", "Wx", "Wh", "i", "f", "g", "o", "tanh_c", "h", "c")
 """``lstm_forward``'s cache; ``c0`` is zeros, the gates, ``tanh_c``, ``h`` and ``c`` are (N, T, H)."""
 
-STEP_GRADS = ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")
-SEQUENCE_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
-
-CALLS = (
-    Call(
-        "lstm_step_forward", ASSIGNMENT, 3,
-        outputs={"next_h": "N H", "next_c": "N H"},
-        args=("x", "prev_h", "prev_c", "Wx", "Wh", "b"), returns=("next_h", "next_c", "cache"),
-    ),
-    Call(
-        "lstm_forward", ASSIGNMENT, 3,
-        outputs={"h": "N T H"},
-        args=("x", "h0", "Wx", "Wh", "b"), returns=("h", "cache"),
-        depends=("lstm_step_forward",),
-    ),
-    Call(
-        "lstm_step_backward", ASSIGNMENT, 4,
-        outputs={"dx": "N D", "dprev_h": "N H", "dprev_c": "N H", "dWx": "D 4H", "dWh": "H 4H", "db": "4H"},
-        args=("dnext_h", "dnext_c", STEP_CACHE), returns=STEP_GRADS,
-    ),
-    Call(
-        "lstm_backward", ASSIGNMENT, 6,
-        outputs={"dx": "N T D", "dh0": "N H", "dWx": "D 4H", "dWh": "H 4H", "db": "4H"},
-        args=("dh", SEQUENCE_CACHE), returns=SEQUENCE_GRADS,
-        depends=("lstm_step_backward",),
-    ),
-)  # fmt: skip
+CALLS = recurrent_calls(
+    ASSIGNMENT, "lstm", params=("Wx", "Wh", "b"), gates=4, step_cache=STEP_CACHE, sequence_cache=SEQUENCE_CACHE, cell=True
+)
 
 WRITTEN = (
     Written("q_exploding", ASSIGNMENT, 2, "why the additive cell path mitigates vanishing but not exploding gradients"),

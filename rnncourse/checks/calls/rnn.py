@@ -7,7 +7,7 @@ the states ``h`` from which each step's previous state is read
 (``h0`` at ``t = 0``, else ``h[:, t-1]``).
 """
 
-from . import Call, Needs, Written
+from . import Needs, Written, recurrent_calls
 
 ASSIGNMENT = "02_rnn"
 
@@ -17,33 +17,9 @@ STEP_CACHE = ("x", "prev_h", "Wx", "Wh", "next_h")
 SEQUENCE_CACHE = ("x", "h0", "Wx", "Wh", "h")
 """``rnn_forward``'s cache: ``h`` (N, T, H) holds the state after every step."""
 
-STEP_GRADS = ("dx", "dprev_h", "dWx", "dWh", "db")
-SEQUENCE_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
-
-CALLS = (
-    Call(
-        "rnn_step_forward", ASSIGNMENT, 3,
-        outputs={"next_h": "N H"},
-        args=("x", "prev_h", "Wx", "Wh", "b"), returns=("next_h", "cache"),
-    ),
-    Call(
-        "rnn_forward", ASSIGNMENT, 3,
-        outputs={"h": "N T H"},
-        args=("x", "h0", "Wx", "Wh", "b"), returns=("h", "cache"),
-        depends=("rnn_step_forward",),
-    ),
-    Call(
-        "rnn_step_backward", ASSIGNMENT, 4,
-        outputs={"dx": "N D", "dprev_h": "N H", "dWx": "D H", "dWh": "H H", "db": "H"},
-        args=("dnext_h", STEP_CACHE), returns=STEP_GRADS,
-    ),
-    Call(
-        "rnn_backward", ASSIGNMENT, 6,
-        outputs={"dx": "N T D", "dh0": "N H", "dWx": "D H", "dWh": "H H", "db": "H"},
-        args=("dh", SEQUENCE_CACHE), returns=SEQUENCE_GRADS,
-        depends=("rnn_step_backward",),
-    ),
-)  # fmt: skip
+CALLS = recurrent_calls(
+    ASSIGNMENT, "rnn", params=("Wx", "Wh", "b"), gates=1, step_cache=STEP_CACHE, sequence_cache=SEQUENCE_CACHE
+)
 
 WRITTEN = (
     Written("q_gradcheck", ASSIGNMENT, 2, "what the gradient check of one's own functions showed, and why float64"),
