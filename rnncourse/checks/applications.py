@@ -20,302 +20,40 @@ The learner writes five small functions and trains one model:
   model on a stretch of text and return its parameters, laid out as
   :attr:`rnncourse.numpy.CharRNN.params`.
 
+This is the trusted side: the references, cases and known mistakes. How
+the functions are called: :mod:`rnncourse.checks.calls.applications`.
+
 The training check compares nothing with reference outputs. The sandbox
 runs the learner's training and sends back the parameters (plain arrays);
 the trusted side rebuilds the model from them, measures the bits per
-character on held-out text that the learner's function never received, and
-awards the points when it is below :data:`THRESHOLD_BPC`. Its ``precheck``
-holds that verdict (see :func:`_train_precheck`); the reference outputs are
-empty, so nothing else is compared.
-
-The text comes with Python itself: the help topics of ``pydoc_data`` (what
-``help("assert")`` prints), lowercased, every run of characters other than
-``a`` to ``z`` turned into one space. Nothing is downloaded.
+character on held-out text that the learner's function never received
+(:mod:`rnncourse.checks.char_lm`, which also gives the notebook its data),
+and awards the points when it is below
+:data:`~rnncourse.checks.char_lm.THRESHOLD_BPC`. Its ``precheck`` holds that
+verdict (see :func:`_train_precheck`); the reference outputs are empty, so
+nothing else is compared.
 """
-
-import functools
-import re
-from collections.abc import Mapping
 
 import numpy as np
 
-from rnncourse.numpy import (
-    Adam,
-    CharRNN,
-    clip_grad_norm_global,
-    gru_forward,
-    lstm_forward,
-    rnn_forward,
-    softmax,
-    temporal_softmax_loss,
+from rnncourse.numpy import Adam, CharRNN, clip_grad_norm_global, softmax, temporal_softmax_loss
+
+from ._core import Case, Check, Mistake, describe, random_cases, random_dims
+from .calls import format_shape
+from .calls.applications import PARAMS_PREFIX, split_sequences
+from .char_lm import (
+    BLOCK,
+    THRESHOLD_BPC,
+    TRAIN_STRETCH,
+    VOCAB_SIZE,
+    ParamsError,
+    baseline_bits_per_character,
+    char_lm_data,
+    char_lm_scores,
+    heldout_bits_per_character,
+    letters_text,
+    model_of,
 )
-
-from ._core import (
-    Case,
-    Check,
-    Mistake,
-    OutputError,
-    Written,
-    _fmt_shape as _fmt,
-    _shape_message,
-    call,
-    describe,
-    random_cases,
-    random_dims,
-    unpack,
-)
-
-ASSIGNMENT = "07_applications"
-
-# --- the text of the training check ---------------------------------------------------
-
-ALPHABET = " abcdefghijklmnopqrstuvwxyz"
-"""The characters of the text: index 0 is the space, then ``a`` to ``z`` (V = 27)."""
-
-VOCAB_SIZE = len(ALPHABET)
-
-THRESHOLD_BPC = 2.7
-"""Held-out bits per character a trained model must get below.
-
-On this text a unigram model (character frequencies) gets 4.0 to 4.15 bits
-per character and a bigram model (the last character) 3.2 to 3.4, whatever
-stretch of it: neither can reach 2.7. The reference training
-(:func:`train_char_lm`, a tanh RNN with 64 units, 400 Adam steps, about one
-second of CPU time) got 1.94 to 2.31 on 40 random stretches and seeds.
-"""
-
-BLOCK = 500
-"""Length of the blocks the text is cut into; held-out blocks are evaluated one per row."""
-
-HELD_OUT_EVERY = 6
-"""One block in every ``HELD_OUT_EVERY`` is held out (the fourth of each six)."""
-
-TRAIN_STRETCH = 30_000
-"""Characters in the stretch of text of the visible case (training and held-out together)."""
-
-_MAX_SIZE = 512  # largest hidden or embedding size the judge evaluates (a few seconds for an LSTM)
-
-
-@functools.lru_cache(maxsize=1)
-def python_docs_text():
-    """The help texts of Python's ``pydoc_data`` topics, as one string of ``ALPHABET`` characters.
-
-    The topics are joined in sorted order, lowercased, and every run of
-    characters other than ``a`` to ``z`` becomes one space. About 376,000
-    characters under Python 3.11.
-    """
-    from pydoc_data.topics import topics
-
-    raw = "\n".join(topics[name] for name in sorted(topics)).lower()
-    return re.sub(r"[^a-z]+", " ", raw)
-
-
-def encode(text):
-    """A str of ``ALPHABET`` characters as an int64 array of indices (space = 0, a = 1, ...)."""
-    index = {ch: i for i, ch in enumerate(ALPHABET)}
-    return np.array([index[ch] for ch in text], dtype=np.int64)
-
-
-def decode(ids):
-    """Indices back to text."""
-    return "".join(ALPHABET[int(i)] for i in np.ravel(ids))
-
-
-def char_lm_data(start=0, length=TRAIN_STRETCH):
-    """A stretch of the help texts, split into training text and held-out blocks.
-
-    B: number of held-out blocks, L: training length.
-
-    The ``length`` characters from ``start`` are cut into blocks of
-    :data:`BLOCK` characters; the fourth block of every six is held out, the
-    others, joined in order, are the training text.
-
-    Returns
-    -------
-    ids : (L,) int64, the training text (about 5/6 of ``length``).
-    heldout : (B, BLOCK) int64, the held-out blocks, one per row.
-    """
-    text = python_docs_text()
-    if not (0 <= start and start + length <= len(text) and length >= HELD_OUT_EVERY * BLOCK):
-        raise ValueError(
-            f"start={start}, length={length}: expected a stretch of at least {HELD_OUT_EVERY * BLOCK} characters "
-            f"inside the text of {len(text)}"
-        )
-    n = length // BLOCK
-    blocks = encode(text[start : start + n * BLOCK]).reshape(n, BLOCK)
-    held = np.arange(n) % HELD_OUT_EVERY == HELD_OUT_EVERY // 2
-    return blocks[~held].ravel(), blocks[held]
-
-
-# --- the model behind the parameters --------------------------------------------------
-
-
-class ParamsError(ValueError):
-    """Parameters that do not make a character model; the message says what is wrong."""
-
-
-def model_of(params, vocab_size=VOCAB_SIZE):
-    """Check ``params`` and say which model they make: ``(cell, E, H)``.
-
-    V: vocabulary size, E: embedding size, H: hidden size, G: gate blocks
-    (1 rnn, 4 lstm, 3 gru).
-
-    ``params`` must have the layout of :attr:`rnncourse.numpy.CharRNN.params`:
-    ``W_embed (V, E)``, ``Wx (E, G*H)``, ``Wh (H, G*H)``, ``b (G*H,)`` (or
-    ``bx``, ``bh`` for a GRU), ``W_out (H, V)``, ``b_out (V,)``, all finite
-    floating-point arrays. Raises :class:`ParamsError` saying what is wrong.
-    """
-    gru = "bx" in params or "bh" in params
-    needed = ("W_embed", "Wx", "Wh", *(("bx", "bh") if gru else ("b",)), "W_out", "b_out")
-    missing = [k for k in needed if k not in params]
-    if missing:
-        raise ParamsError(
-            f"params has no {', '.join(missing)}; expected the keys of CharRNN.params: "
-            "W_embed, Wx, Wh, b, W_out, b_out (a GRU has bx and bh instead of b)"
-        )
-    for k in needed:
-        a = params[k]
-        if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
-            what = getattr(a, "dtype", type(a).__name__)
-            raise ParamsError(f"params.{k} has dtype {what}; expected floating point")
-    V = int(vocab_size)
-    W_embed, Wh = params["W_embed"], params["Wh"]
-    if W_embed.ndim != 2 or W_embed.shape[0] != V:
-        raise ParamsError(
-            f"params.W_embed has shape {_fmt(W_embed.shape)}; expected (V, E) with V = {V}, one row per character"
-        )
-    if Wh.ndim != 2 or Wh.shape[0] == 0 or Wh.shape[1] % Wh.shape[0] or Wh.shape[1] // Wh.shape[0] not in (1, 3, 4):
-        message = f"params.Wh has shape {_fmt(Wh.shape)}; expected (H, G*H) with G = 1 (rnn), 3 (gru) or 4 (lstm)"
-        if Wh.ndim == 2 and Wh.shape[1] and Wh.shape[0] % Wh.shape[1] == 0:
-            message += ": the transpose?"
-        raise ParamsError(message)
-    E, H = W_embed.shape[1], Wh.shape[0]
-    G = Wh.shape[1] // H
-    if gru and G != 3:
-        raise ParamsError(f"params has bx and bh, a GRU's biases, but Wh has shape {_fmt(Wh.shape)}: a GRU's is (H, 3H)")
-    if not gru and G == 3:
-        raise ParamsError("Wh has 3H columns, a GRU's, but params has b: a GRU has two biases, bx and bh")
-    if max(E, H) > _MAX_SIZE:
-        raise ParamsError(f"the model has E = {E}, H = {H}; the check evaluates sizes up to {_MAX_SIZE}")
-    expected = {"Wx": ((E, G * H), "E GH"), "b": ((G * H,), "GH"), "bx": ((G * H,), "GH"), "bh": ((G * H,), "GH"),
-                "W_out": ((H, V), "H V"), "b_out": ((V,), "V")}  # fmt: skip
-    for k in needed:
-        if k in expected and params[k].shape != expected[k][0]:
-            raise ParamsError(_shape_message(f"params.{k}", params[k].shape, *expected[k]))
-    for k in needed:
-        if not np.all(np.isfinite(params[k])):
-            raise ParamsError(
-                f"params.{k} holds NaN or inf: did training diverge? Clip the gradients or lower the learning rate"
-            )
-    cell = {1: "rnn", 3: "gru", 4: "lstm"}[G]
-    return cell, E, H
-
-
-def char_lm_scores(params, idx):
-    """The scores over the next character at every step, from parameters laid out as ``CharRNN.params``.
-
-    N: batch size, T: sequence length, V: vocabulary size.
-
-    Each row of ``idx`` is read from a zero state; the cell (rnn, gru or
-    lstm) follows from the parameters (:func:`model_of`).
-
-    Parameters
-    ----------
-    params : dict of arrays, as :attr:`rnncourse.numpy.CharRNN.params`.
-    idx : (N, T) int, characters in ``[0, V)``.
-
-    Returns
-    -------
-    scores : (N, T, V) float64; ``scores[n, t]`` scores the character after ``idx[n, t]``.
-    """
-    p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
-    cell, _, H = model_of(p, p["W_embed"].shape[0])
-    idx = np.asarray(idx)
-    e = p["W_embed"][idx]
-    h0 = np.zeros((idx.shape[0], H))
-    if cell == "rnn":
-        h, _ = rnn_forward(e, h0, p["Wx"], p["Wh"], p["b"])
-    elif cell == "gru":
-        h, _ = gru_forward(e, h0, p["Wx"], p["Wh"], p["bx"], p["bh"])
-    else:
-        h, _ = lstm_forward(e, h0, p["Wx"], p["Wh"], p["b"])
-    return h @ p["W_out"] + p["b_out"]
-
-
-def heldout_bits_per_character(params, heldout):
-    """Bits per character of the model ``params`` on the held-out blocks: what the check measures.
-
-    B: number of blocks, K: block length.
-
-    Each block (a row of ``heldout``, shape (B, K)) is read from a zero
-    state; characters 1 to K-1 of each block are predicted from those before
-    them, so B*(K-1) predictions are averaged. Raises :class:`ParamsError`
-    when ``params`` do not make a model.
-    """
-    heldout = np.asarray(heldout)
-    scores = char_lm_scores(params, heldout[:, :-1])
-    cross_entropy, _ = temporal_softmax_loss(scores, heldout[:, 1:])
-    return float(cross_entropy) / np.log(2)
-
-
-def baseline_bits_per_character(ids, heldout, vocab_size=VOCAB_SIZE):
-    """Held-out bits per character of the count models, fitted on ``ids``: a dict.
-
-    ``uniform``: every character equally likely, ``log2 V``. ``unigram``:
-    character frequencies. ``bigram``: frequencies of the next character
-    given the last one. Counts start at 1 (add-one smoothing), so nothing has
-    probability 0. The same predictions as :func:`heldout_bits_per_character`
-    (characters 1 to K-1 of each block) are scored.
-    """
-    V = int(vocab_size)
-    ids, heldout = np.asarray(ids), np.asarray(heldout)
-    prev, nxt = heldout[:, :-1], heldout[:, 1:]
-    unigram = np.bincount(ids, minlength=V) + 1.0
-    unigram /= unigram.sum()
-    bigram = np.ones((V, V))
-    np.add.at(bigram, (ids[:-1], ids[1:]), 1.0)
-    bigram /= bigram.sum(axis=1, keepdims=True)
-    return {
-        "uniform": float(np.log2(V)),
-        "unigram": float(-np.log2(unigram[nxt]).mean()),
-        "bigram": float(-np.log2(bigram[prev, nxt]).mean()),
-    }
-
-
-def generate_text(params, prompt, length, *, sample, temperature=1.0, rng):
-    """Text written by the model ``params``, one character at a time, with the learner's sampler.
-
-    The prompt is read first; then, ``length`` times, the scores of the next
-    character go to ``sample(logits (1, V), temperature, u (1,))``, whose
-    ``idx`` is the character written and read next. ``u`` is drawn from
-    ``rng``.
-    """
-    p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
-    cell, _, H = model_of(p, p["W_embed"].shape[0])
-    ids = list(encode(prompt))
-    h, c = np.zeros((1, H)), np.zeros((1, H))
-    step = {"rnn": _rnn_step, "gru": _gru_step, "lstm": _lstm_step}[cell]
-    out = []
-    for i in range(len(ids) + length - 1):
-        h, c = step(p, p["W_embed"][[ids[i] if i < len(ids) else out[-1]]], h, c)
-        if i >= len(ids) - 1:
-            idx, _ = sample(h @ p["W_out"] + p["b_out"], temperature, rng.random(1))
-            out.append(int(np.ravel(idx)[0]))
-    return prompt + decode(out)
-
-
-def _rnn_step(p, e, h, c):
-    return rnn_forward(e[:, None], h, p["Wx"], p["Wh"], p["b"])[0][:, 0], c
-
-
-def _gru_step(p, e, h, c):
-    return gru_forward(e[:, None], h, p["Wx"], p["Wh"], p["bx"], p["bh"])[0][:, 0], c
-
-
-def _lstm_step(p, e, h, c):
-    h, c, _ = lstm_forward(e[:, None], h, p["Wx"], p["Wh"], p["b"], c, return_state=True)
-    return h[:, 0], c
-
 
 # --- the references, in the learner's signatures -------------------------------------
 # The checks compute their expected outputs with the first five; the tests
@@ -395,11 +133,6 @@ def _changed(i, reference, buggy):
 # --- bits_per_character ---------------------------------------------------------------
 
 
-def _bpc_run(fns, i, out):
-    args = (i["scores"], i["y"]) + ((i["mask"],) if "mask" in i else ())
-    out["bpc"] = call(fns, "bits_per_character", *args)
-
-
 def _bpc_reference(i):
     return {"bpc": np.float64(bits_per_character(i["scores"], i["y"], i.get("mask")))}
 
@@ -456,11 +189,6 @@ _ONE_NUMBER = "Bits per character is one number for the whole batch: the mean ov
 
 BITS_PER_CHARACTER = Check(
     name="bits_per_character",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("bits_per_character",),
-    outputs={"bpc": ""},
-    run=_bpc_run,
     reference=_bpc_reference,
     precheck=_overflow_precheck("bpc", "Compute log-softmax with each row's largest score subtracted first"),
     visible=(
@@ -535,17 +263,8 @@ BITS_PER_CHARACTER = Check(
 # --- pad_sequences --------------------------------------------------------------------
 
 
-def _split(i):
-    return np.split(i["flat"], np.cumsum(i["lengths"])[:-1])
-
-
-def _pad_run(fns, i, out):
-    result = call(fns, "pad_sequences", _split(i), int(i["pad_value"]))
-    out["padded"], out["lengths"], out["mask"] = unpack(result, ("padded", "lengths", "mask"), "pad_sequences")
-
-
 def _pad_reference(i):
-    return dict(zip(("padded", "lengths", "mask"), pad_sequences(_split(i), int(i["pad_value"]))))
+    return dict(zip(("padded", "lengths", "mask"), pad_sequences(split_sequences(i), int(i["pad_value"]))))
 
 
 def _pad_inputs(seqs, pad_value):
@@ -560,7 +279,7 @@ def _pre_padding(i):
     padded, lengths, mask = _pad_reference(i).values()
     T = padded.shape[1]
     pre = np.full_like(padded, int(i["pad_value"]))
-    for n, s in enumerate(_split(i)):
+    for n, s in enumerate(split_sequences(i)):
         pre[n, T - len(s) :] = s
     return {"padded": pre, "mask": mask[:, ::-1]}
 
@@ -587,11 +306,6 @@ _PAD_SHAPE = "T is the length of the longest sequence; each row holds one sequen
 
 PAD_SEQUENCES = Check(
     name="pad_sequences",
-    assignment=ASSIGNMENT,
-    points=2,
-    functions=("pad_sequences",),
-    outputs={"padded": "N T", "lengths": "N", "mask": "N T"},
-    run=_pad_run,
     reference=_pad_reference,
     visible=(
         Case(
@@ -660,10 +374,6 @@ PAD_SEQUENCES = Check(
 # --- last_states ----------------------------------------------------------------------
 
 
-def _last_run(fns, i, out):
-    out["h_last"] = call(fns, "last_states", i["h"], i["lengths"])
-
-
 def _last_inputs(rng, N, T, H, dtype=np.float64, lengths=None):
     lengths = rng.integers(1, T + 1, N) if lengths is None else np.asarray(lengths)
     return {"h": rng.uniform(-1, 1, (N, T, H)).astype(dtype), "lengths": lengths.astype(np.int64)}
@@ -674,7 +384,7 @@ def _last_precheck(inputs, outputs, expected):
     got = outputs.get("h_last")
     if got is not None and got.shape == (N, N, H) and N > 1:
         return (
-            f"h_last has shape {_fmt(got.shape)}: h[:, lengths - 1] picks every length for every sequence. "
+            f"h_last has shape {format_shape(got.shape)}: h[:, lengths - 1] picks every length for every sequence. "
             "Index the batch and time axes together: h[np.arange(N), lengths - 1]."
         )
     return None
@@ -686,11 +396,6 @@ def _last_hidden(rng):
 
 LAST_STATES = Check(
     name="last_states",
-    assignment=ASSIGNMENT,
-    points=2,
-    functions=("last_states",),
-    outputs={"h_last": "N H"},
-    run=_last_run,
     reference=lambda i: {"h_last": last_states(i["h"], i["lengths"])},
     precheck=_last_precheck,
     visible=(
@@ -738,11 +443,6 @@ LAST_STATES = Check(
 # --- sample_with_temperature ----------------------------------------------------------
 
 
-def _sample_run(fns, i, out):
-    result = call(fns, "sample_with_temperature", i["logits"], float(i["temperature"]), i["u"])
-    out["idx"], out["probs"] = unpack(result, ("idx", "probs"), "sample_with_temperature")
-
-
 def _sample_reference(i):
     idx, probs = sample_with_temperature(i["logits"], float(i["temperature"]), i["u"])
     return {"probs": probs, "idx": idx}
@@ -781,11 +481,6 @@ def _sample_hidden(rng):
 
 SAMPLE_WITH_TEMPERATURE = Check(
     name="sample_with_temperature",
-    assignment=ASSIGNMENT,
-    points=2,
-    functions=("sample_with_temperature",),
-    outputs={"probs": "N V", "idx": "N"},
-    run=_sample_run,
     reference=_sample_reference,
     precheck=_overflow_precheck("probs", "Subtract each row's largest value from logits / temperature before exp"),
     visible=(
@@ -862,10 +557,6 @@ SAMPLE_WITH_TEMPERATURE = Check(
 # --- seasonal_naive -------------------------------------------------------------------
 
 
-def _seasonal_run(fns, i, out):
-    out["forecast"] = call(fns, "seasonal_naive", i["y"], int(i["season"]), int(i["horizon"]))
-
-
 def _seasonal_reference(i):
     return {"forecast": seasonal_naive(i["y"], int(i["season"]), int(i["horizon"]))}
 
@@ -898,11 +589,6 @@ def _seasonal_hidden(rng):
 
 SEASONAL_NAIVE = Check(
     name="seasonal_naive",
-    assignment=ASSIGNMENT,
-    points=2,
-    functions=("seasonal_naive",),
-    outputs={"forecast": "N S"},
-    run=_seasonal_run,
     reference=_seasonal_reference,
     visible=(
         Case(
@@ -968,33 +654,9 @@ SEASONAL_NAIVE = Check(
 
 # --- train_char_lm --------------------------------------------------------------------
 
-PARAM_NAMES = ("W_embed", "Wx", "Wh", "b", "bx", "bh", "W_out", "b_out")
-_PREFIX = "params."
-
-
-def _train_run(fns, i, out):
-    params = call(fns, "train_char_lm", i["ids"], int(i["vocab_size"]))
-    if isinstance(getattr(params, "params", None), Mapping):
-        raise OutputError(
-            f"train_char_lm returned a {type(params).__name__}; return its parameters, model.params (a dict of arrays)"
-        )
-    if not isinstance(params, Mapping):
-        raise OutputError(
-            f"train_char_lm returned a {type(params).__name__}; expected a dict name -> array laid out as CharRNN.params"
-        )
-    if not any(k in params for k in PARAM_NAMES) and any("weight" in str(k) for k in params):
-        raise OutputError(
-            "train_char_lm returned a PyTorch state_dict; convert it to CharRNN.params: W_embed = embedding.weight, "
-            "Wx = weight_ih_l0.T, Wh = weight_hh_l0.T, b = bias_ih_l0 + bias_hh_l0, W_out = the head's weight.T, b_out"
-        )
-    for k in PARAM_NAMES:
-        if k in params:
-            out[_PREFIX + k] = params[k]
-
-
 def _train_precheck(inputs, outputs, expected):
     """The whole verdict of the training check: ``None`` (pass) or what is wrong, from held-out bits per character."""
-    params = {k[len(_PREFIX) :]: v for k, v in outputs.items() if k.startswith(_PREFIX)}
+    params = {k[len(PARAMS_PREFIX) :]: v for k, v in outputs.items() if k.startswith(PARAMS_PREFIX)}
     heldout, V = inputs["heldout"], int(inputs["vocab_size"])
     try:
         model_of(params, V)
@@ -1037,25 +699,14 @@ def _train_inputs(start, length):
 
 def _train_hidden(rng):
     length = int(rng.integers(48, 73)) * BLOCK  # 24,000 to 36,000 characters
-    start = int(rng.integers(0, len(python_docs_text()) - length))
+    start = int(rng.integers(0, len(letters_text()) - length))
     ids, heldout = char_lm_data(start, length)
     text = f"another stretch of the help texts: {len(ids)} characters to train on, {heldout.size} held out"
     return [(text, {"ids": ids, "vocab_size": np.array(VOCAB_SIZE), "heldout": heldout})]
 
 
-_PARAM_AXES = {
-    "W_embed": "V E", "Wx": "E GH", "Wh": "H GH", "b": "GH", "bx": "GH", "bh": "GH", "W_out": "H V", "b_out": "V",
-}  # fmt: skip
-
 TRAIN_CHAR_LM = Check(
     name="train_char_lm",
-    assignment=ASSIGNMENT,
-    points=5,
-    functions=("train_char_lm",),
-    # What comes back (b for an rnn or lstm, bx and bh for a gru); judged by
-    # the held-out metric in the precheck, not compared with a reference.
-    outputs={_PREFIX + k: axes for k, axes in _PARAM_AXES.items()},
-    run=_train_run,
     reference=lambda i: {},
     precheck=_train_precheck,
     visible=(
@@ -1071,8 +722,3 @@ TRAIN_CHAR_LM = Check(
 
 
 CHECKS = (BITS_PER_CHARACTER, PAD_SEQUENCES, LAST_STATES, SAMPLE_WITH_TEMPERATURE, SEASONAL_NAIVE, TRAIN_CHAR_LM)
-
-WRITTEN = (
-    Written("q_lengths", ASSIGNMENT, 2, "why a many-to-one model on a padded batch must use the lengths"),
-    Written("q_exposure_bias", ASSIGNMENT, 2, "exposure bias when a one-step forecaster is rolled out"),
-)

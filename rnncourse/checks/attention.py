@@ -10,12 +10,14 @@ score only, so their signatures stop after ``lengths``),
 ``attention_decoder_step``: one step of the decoder of
 :class:`rnncourse.torch.seq2seq.Seq2Seq` with additive attention and a GRU cell.
 
-Only plain arrays cross the process boundary. For the PyTorch check the
-runner (sandbox side) builds the tensors and the ``torch.nn`` modules the
-learner's step takes from the case's arrays, runs the step and its backward
-pass, and returns NumPy arrays; the reference (trusted side) is the same
-step built from :mod:`rnncourse.torch`. PyTorch is imported inside those
-functions only, so that ``import rnncourse.checks`` stays light.
+This is the trusted side; how the functions are called, and the caches'
+layout (``(weights,)`` for the softmax, ``(q, k, v, weights)`` for
+attention): :mod:`rnncourse.checks.calls.attention`. The backward checks get
+the reference's cache. For the PyTorch check the call builds the tensors and
+the ``torch.nn`` modules the learner's step takes from the case's arrays;
+the reference is the same step built from :mod:`rnncourse.torch`. PyTorch is
+imported inside those functions only, so that ``import rnncourse.checks``
+stays light.
 """
 
 import math
@@ -30,11 +32,8 @@ from rnncourse.numpy import (
     masked_softmax_forward,
 )
 
-from ._core import Case, Check, Mistake, OutputError, Written, call, nonzero_bias, random_cases, unpack
-
-ASSIGNMENT = "06_attention"
-
-FLOATS = (np.float64, np.float64, np.float64, np.float32)  # the dtypes of the hidden cases
+from ._core import Case, Check, Mistake, nonzero_bias, random_cases
+from .calls.attention import GRADS, decoder_modules, decoder_tensors
 
 
 def _valid(i, Tk):
@@ -49,11 +48,6 @@ def _softmax(scores, axis=-1):
     """The plain softmax, shifted by the row maximum."""
     e = np.exp(scores - scores.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
-
-
-def _args(i, *names):
-    """The positional arguments ``names``, then ``lengths`` when the case has it (else the default None)."""
-    return tuple(i[n] for n in names) + ((i["lengths"],) if "lengths" in i else ())
 
 
 def _has_padding(i):
@@ -96,12 +90,6 @@ def _softmax_hidden_inputs(rng, N, Tq, Tk, dtype=np.float64):
     """Random shapes; a quarter of the cases without lengths, the others with lengths in [0, Tk]."""
     lengths = None if rng.random() < 0.25 else _random_lengths(rng, N, Tk, 0)
     return _scores(rng, N, Tq, Tk, dtype, lengths=lengths)
-
-
-def _softmax_forward_run(fns, i, out):
-    out["weights"], _ = unpack(
-        call(fns, "masked_softmax_forward", *_args(i, "scores")), ("weights", "cache"), "masked_softmax_forward"
-    )
 
 
 def _softmax_forward_reference(i):
@@ -148,11 +136,6 @@ def _overflowing_softmax(scores):
 
 MASKED_SOFTMAX_FORWARD = Check(
     name="masked_softmax_forward",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("masked_softmax_forward",),
-    outputs={"weights": "N Tq Tk"},
-    run=_softmax_forward_run,
     reference=_softmax_forward_reference,
     visible=(
         Case(
@@ -186,7 +169,7 @@ MASKED_SOFTMAX_FORWARD = Check(
             lambda rng: _scores(rng, 2, 2, 3, lengths=[3, 0]),
         ),
     ),
-    hidden=lambda rng: random_cases(rng, _softmax_hidden_inputs, FLOATS, N=(1, 4), Tq=(1, 5), Tk=(1, 6)),
+    hidden=lambda rng: random_cases(rng, _softmax_hidden_inputs, N=(1, 4), Tq=(1, 5), Tk=(1, 6)),
     mistakes=(
         Mistake(
             "A sequence with lengths[n] = 0 got NaN (-inf - (-inf) is NaN): with no key to attend to, "
@@ -246,16 +229,9 @@ def _with_dweights(inputs, rng, dtype=np.float64):
     return inputs
 
 
-def _softmax_backward_run(fns, i, out):
-    out["weights"], cache = unpack(
-        call(fns, "masked_softmax_forward", *_args(i, "scores")), ("weights", "cache"), "masked_softmax_forward"
-    )
-    out["dscores"] = call(fns, "masked_softmax_backward", i["dweights"], cache)
-
-
 def _softmax_backward_reference(i):
-    weights, cache = masked_softmax_forward(i["scores"], i.get("lengths"))
-    return {"weights": weights, "dscores": masked_softmax_backward(i["dweights"], cache)}
+    _, cache = masked_softmax_forward(i["scores"], i.get("lengths"))
+    return {"dscores": masked_softmax_backward(i["dweights"], cache)}
 
 
 def _weights(i):
@@ -266,18 +242,13 @@ def _softmax_backward_hidden(rng):
     def make(rng, dtype, **dims):
         return _with_dweights(_softmax_hidden_inputs(rng, dtype=dtype, **dims), rng, dtype)
 
-    return random_cases(rng, make, FLOATS, N=(1, 4), Tq=(1, 5), Tk=(1, 6))
+    return random_cases(rng, make, N=(1, 4), Tq=(1, 5), Tk=(1, 6))
 
 
 MASKED_SOFTMAX_BACKWARD = Check(
     name="masked_softmax_backward",
-    assignment=ASSIGNMENT,
-    points=2,
-    functions=("masked_softmax_forward", "masked_softmax_backward"),
-    outputs={"weights": "N Tq Tk", "dscores": "N Tq Tk"},
-    forward=("weights",),
-    run=_softmax_backward_run,
     reference=_softmax_backward_reference,
+    given=lambda i: {"weights": _weights(i)},
     visible=(
         Case(
             "one_sequence",
@@ -344,12 +315,6 @@ def _qkv_hidden(rng, N, Tq, Tk, D, Dv, dtype=np.float64):
     return _qkv(rng, N, Tq, Tk, D, Dv, dtype, lengths=lengths)
 
 
-def _forward_run(fns, i, out):
-    out["context"], out["weights"], _ = unpack(
-        call(fns, "attention_forward", *_args(i, "q", "k", "v")), ("context", "weights", "cache"), "attention_forward"
-    )
-
-
 def _forward_reference(i):
     context, weights, _ = attention_forward(i["q"], i["k"], i["v"], i.get("lengths"))
     return {"context": context, "weights": weights}
@@ -374,11 +339,6 @@ def _square(i):
 
 ATTENTION_FORWARD = Check(
     name="attention_forward",
-    assignment=ASSIGNMENT,
-    points=2,
-    functions=("attention_forward",),
-    outputs={"context": "N Tq Dv", "weights": "N Tq Tk"},
-    run=_forward_run,
     reference=_forward_reference,
     visible=(
         Case(
@@ -406,7 +366,7 @@ ATTENTION_FORWARD = Check(
             lambda rng: _qkv(rng, 2, 3, 5, 4, 2, lengths=[5, 2]),
         ),
     ),
-    hidden=lambda rng: random_cases(rng, _qkv_hidden, FLOATS, N=(1, 4), Tq=(1, 5), Tk=(1, 6), D=(1, 6), Dv=(1, 5)),
+    hidden=lambda rng: random_cases(rng, _qkv_hidden, N=(1, 4), Tq=(1, 5), Tk=(1, 6), D=(1, 6), Dv=(1, 5)),
     mistakes=(
         Mistake(
             "The scores are not scaled: divide q k^T by sqrt(D), D the size of the queries and keys.",
@@ -456,8 +416,6 @@ ATTENTION_FORWARD = Check(
 
 # --- attention_backward ---------------------------------------------------------------
 
-GRADS = ("q", "k", "v")
-
 
 def _with_dcontext(inputs, rng, dtype=np.float64):
     N, Tq, _ = inputs["q"].shape
@@ -465,26 +423,10 @@ def _with_dcontext(inputs, rng, dtype=np.float64):
     return inputs
 
 
-def _expect_grads(value, function):
-    """The dict of gradients a backward returned, or OutputError saying what was expected."""
-    if not isinstance(value, dict) or not all(k in value for k in GRADS):
-        got = f"a dict with the keys {sorted(map(str, value))}" if isinstance(value, dict) else f"a {type(value).__name__}"
-        raise OutputError(f"{function} returned {got}; expected a dict with the keys 'q', 'k', 'v'")
-    return value
-
-
-def _backward_run(fns, i, out):
-    out["context"], out["weights"], cache = unpack(
-        call(fns, "attention_forward", *_args(i, "q", "k", "v")), ("context", "weights", "cache"), "attention_forward"
-    )
-    grads = _expect_grads(call(fns, "attention_backward", i["dcontext"], cache), "attention_backward")
-    out.update({f"d{k}": grads[k] for k in GRADS})
-
-
 def _backward_reference(i):
-    context, weights, cache = attention_forward(i["q"], i["k"], i["v"], i.get("lengths"))
+    _, _, cache = attention_forward(i["q"], i["k"], i["v"], i.get("lengths"))
     grads = attention_backward(i["dcontext"], cache)
-    return {"context": context, "weights": weights, **{f"d{k}": grads[k] for k in GRADS}}
+    return {f"d{k}": grads[k] for k in GRADS}
 
 
 def _backprop(i, *, jacobian="full", scale=None, transpose_dv=False, transpose_dk=False):
@@ -516,18 +458,13 @@ def _backward_hidden(rng):
     def make(rng, dtype, **dims):
         return _with_dcontext(_qkv_hidden(rng, dtype=dtype, **dims), rng, dtype)
 
-    return random_cases(rng, make, FLOATS, N=(1, 4), Tq=(1, 5), Tk=(2, 6), D=(2, 6), Dv=(1, 5))
+    return random_cases(rng, make, N=(1, 4), Tq=(1, 5), Tk=(2, 6), D=(2, 6), Dv=(1, 5))
 
 
 ATTENTION_BACKWARD = Check(
     name="attention_backward",
-    assignment=ASSIGNMENT,
-    points=4,
-    functions=("attention_forward", "attention_backward"),
-    outputs={"context": "N Tq Dv", "weights": "N Tq Tk", "dq": "N Tq D", "dk": "N Tk D", "dv": "N Tk Dv"},
-    forward=("context", "weights"),
-    run=_backward_run,
     reference=_backward_reference,
+    given=lambda i: {"weights": _forward_reference(i)["weights"]},
     visible=(
         Case(
             "one_key",
@@ -614,14 +551,6 @@ def _additive_inputs(rng, N, Tq, Tk, Dq, Dk, A, dtype=np.float64, *, q=True, k=T
     }
 
 
-def _additive_run(fns, i, out):
-    out["scores"], _ = unpack(
-        call(fns, "additive_scores_forward", i["q"], i["k"], i["Wq"], i["Wk"], i["v_a"]),
-        ("scores", "cache"),
-        "additive_scores_forward",
-    )
-
-
 def _projections(i):
     """``q Wq`` as (N, Tq, 1, A) and ``k Wk`` as (N, 1, Tk, A): every (query, key) pair when added."""
     return (i["q"] @ i["Wq"])[:, :, None, :], (i["k"] @ i["Wk"])[:, None, :, :]
@@ -629,11 +558,6 @@ def _projections(i):
 
 ADDITIVE_SCORES_FORWARD = Check(
     name="additive_scores_forward",
-    assignment=ASSIGNMENT,
-    points=2,
-    functions=("additive_scores_forward",),
-    outputs={"scores": "N Tq Tk"},
-    run=_additive_run,
     reference=lambda i: {"scores": additive_scores_forward(i["q"], i["k"], i["Wq"], i["Wk"], i["v_a"])[0]},
     visible=(
         Case(
@@ -655,9 +579,7 @@ ADDITIVE_SCORES_FORWARD = Check(
             lambda rng: _additive_inputs(rng, 2, 3, 4, 2, 3, 5),
         ),
     ),
-    hidden=lambda rng: random_cases(
-        rng, _additive_inputs, FLOATS, N=(1, 4), Tq=(1, 5), Tk=(1, 5), Dq=(1, 5), Dk=(1, 5), A=(1, 6)
-    ),
+    hidden=lambda rng: random_cases(rng, _additive_inputs, N=(1, 4), Tq=(1, 5), Tk=(1, 5), Dq=(1, 5), Dk=(1, 5), A=(1, 6)),
     mistakes=(
         Mistake(
             "The tanh is missing: scores = tanh(q_i Wq + k_j Wk) . v_a.",
@@ -718,70 +640,6 @@ def _decoder_inputs(rng, N, S, C, H, A, E, V, dtype=np.float64, *, lengths=None)
     return inputs
 
 
-def _decoder_tensors(i):
-    """The step's tensor arguments; ``s_prev`` and ``enc_out`` require a gradient."""
-    import torch
-
-    t = {k: torch.from_numpy(np.ascontiguousarray(i[k])) for k in ("y_prev", "lengths", "Wq", "Wk", "v_a")}
-    t["s_prev"] = torch.from_numpy(np.array(i["s_prev"])).requires_grad_()
-    t["enc_out"] = torch.from_numpy(np.array(i["enc_out"])).requires_grad_()
-    return t
-
-
-def _decoder_modules(i, cell_class=None):
-    """``embedding, cell, out``: torch.nn modules holding the case's weights (``cell_class`` default torch.nn.GRUCell)."""
-    import torch
-
-    weight = {k: torch.from_numpy(np.array(v)) for k, v in i.items() if k.startswith(("embedding_", "cell_", "out_"))}
-    dtype = weight["out_weight"].dtype
-    V, E = weight["embedding_weight"].shape
-    H = weight["cell_weight_hh"].shape[1]
-    embedding = torch.nn.Embedding(V, E, dtype=dtype)
-    cell = (cell_class or torch.nn.GRUCell)(weight["cell_weight_ih"].shape[1], H, dtype=dtype)
-    out = torch.nn.Linear(weight["out_weight"].shape[1], V, dtype=dtype)
-    for module, prefix in ((embedding, "embedding_"), (cell, "cell_"), (out, "out_")):
-        module.load_state_dict({k[len(prefix) :]: v for k, v in weight.items() if k.startswith(prefix)})
-    return embedding, cell, out
-
-
-def _numpy(value):
-    """A tensor as a NumPy array (what crosses the boundary); anything else as it is, for the judge to read."""
-    if hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
-    return value
-
-
-def _decoder_run(fns, i, out):
-    import torch
-
-    t = _decoder_tensors(i)
-    embedding, cell, linear = _decoder_modules(i)
-    result = call(
-        fns,
-        "attention_decoder_step",
-        t["y_prev"], t["s_prev"], t["enc_out"], t["lengths"], t["Wq"], t["Wk"], t["v_a"], embedding, cell, linear,
-    )  # fmt: skip
-    logits, s, weights = unpack(result, ("logits", "s", "weights"), "attention_decoder_step")
-    out["logits"], out["s"], out["weights"] = _numpy(logits), _numpy(s), _numpy(weights)
-    if not isinstance(logits, torch.Tensor):
-        raise OutputError(
-            f"attention_decoder_step returned the logits as a {type(logits).__name__}; expected a torch.Tensor, "
-            "computed with torch operations so that the step can be trained"
-        )
-    dlogits = torch.from_numpy(np.array(i["dlogits"]))
-    if logits.shape != dlogits.shape:
-        return  # the judge reports the logits' shape
-    # The loss sum(logits * dlogits) has gradient dlogits with respect to the logits.
-    reaches = logits.requires_grad
-    if reaches:
-        (logits * dlogits.to(logits.dtype)).sum().backward()
-    grads = {"ds_prev": t["s_prev"].grad, "denc_out": t["enc_out"].grad}
-    # Read by the precheck: without a path back to s_prev and enc_out the step could not be trained.
-    out["reaches"] = np.array(int(reaches and all(g is not None for g in grads.values())))
-    for name, key in (("ds_prev", "s_prev"), ("denc_out", "enc_out")):
-        out[name] = grads[name].numpy() if grads[name] is not None else np.zeros_like(i[key])
-
-
 def reference_decoder_step(y_prev, s_prev, enc_out, lengths, Wq, Wk, v_a, embedding, cell, out):
     """The learner's ``attention_decoder_step``, done with :mod:`rnncourse.torch`: a right answer.
 
@@ -811,8 +669,8 @@ def _decoder_reference(i):
 
     from rnncourse.torch import GRUCell
 
-    t = _decoder_tensors(i)
-    embedding, cell, out = _decoder_modules(i, cell_class=GRUCell)
+    t = decoder_tensors(i)
+    embedding, cell, out = decoder_modules(i, cell_class=GRUCell)
     names = ("y_prev", "s_prev", "enc_out", "lengths", "Wq", "Wk", "v_a")
     logits, s, weights = reference_decoder_step(*(t[n] for n in names), embedding, cell, out)
     (logits * torch.from_numpy(i["dlogits"])).sum().backward()
@@ -831,8 +689,8 @@ def _decoder_by_hand(i, *, mask="-inf", softmax_dim=-1, tanh=True, cell_input="e
     """
     import torch
 
-    t = _decoder_tensors(i)
-    embedding, cell, out = _decoder_modules(i)
+    t = decoder_tensors(i)
+    embedding, cell, out = decoder_modules(i)
     s_prev, enc_out = t["s_prev"], t["enc_out"]
     hidden = (s_prev @ t["Wq"])[:, None, :] + enc_out @ t["Wk"]  # (N, S, A)
     e = (torch.tanh(hidden) if tanh else hidden) @ t["v_a"]  # (N, S)
@@ -876,18 +734,11 @@ def _decoder_precheck(inputs, outputs, expected):
 
 
 def _decoder_hidden(rng):
-    return random_cases(
-        rng, _decoder_inputs, FLOATS, N=(1, 4), S=(1, 6), C=(1, 5), H=(1, 5), A=(1, 5), E=(1, 4), V=(2, 7)
-    )
+    return random_cases(rng, _decoder_inputs, N=(1, 4), S=(1, 6), C=(1, 5), H=(1, 5), A=(1, 5), E=(1, 4), V=(2, 7))
 
 
 ATTENTION_DECODER_STEP = Check(
     name="attention_decoder_step",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("attention_decoder_step",),
-    outputs={"logits": "N V", "s": "N H", "weights": "N S", "ds_prev": "N H", "denc_out": "N S C"},
-    run=_decoder_run,
     reference=_decoder_reference,
     precheck=_decoder_precheck,
     visible=(
@@ -970,10 +821,4 @@ CHECKS = (
     ATTENTION_BACKWARD,
     ADDITIVE_SCORES_FORWARD,
     ATTENTION_DECODER_STEP,
-)
-
-WRITTEN = (
-    Written("q_scale", ASSIGNMENT, 2, "why the scores are divided by sqrt(D), from the variance of a dot product"),
-    Written("q_bottleneck", ASSIGNMENT, 1, "why one fixed-size context vector is a bottleneck, and what attention changes"),
-    Written("q_transformer", ASSIGNMENT, 1, "correct the claim that Transformers are RNNs (ERRATA 10)"),
 )

@@ -1,32 +1,20 @@
-"""Checks of assignment 03, backpropagation through time: truncated BPTT, clipping, RTRL.
+"""Checks of assignment 03, backpropagation through time: truncated BPTT, clipping, RTRL (the trusted side).
 
 The learner writes the twins of :func:`rnncourse.numpy.truncated_bptt` (chunks,
 ``k2 = k1``), :func:`~rnncourse.numpy.clip_grad_norm_global` and
 :func:`~rnncourse.numpy.rtrl`. The per-step loss of the cases is
 ``L_t = 0.5 ||h_t - y_t||^2``, so the callback the learner's function gets is
-``loss_grad(h_t, t) = h_t - y[:, t]``; the runner builds it from the case's
-targets ``y`` (a callable cannot cross a process boundary, an array can) and
-records the steps it is called for.
+``loss_grad(h_t, t) = h_t - y[:, t]``; the call
+(:mod:`rnncourse.checks.calls.bptt`) builds it from the case's targets ``y``
+and records the steps it is called for.
 """
 
 import numpy as np
 
 from rnncourse.numpy import clip_grad_norm, clip_grad_norm_global, rnn_backward, rnn_forward, rtrl, truncated_bptt
 
-from ._core import RAISES, Case, Check, Mistake, OutputError, Written, call, describe, nonzero_bias, random_cases, random_dims, unpack
-
-ASSIGNMENT = "03_bptt"
-
-PARAMS = ("Wx", "Wh", "b")
-
-
-def _loss_grad(y, calls):
-    def loss_grad(h_t, t):
-        calls.append(int(t))
-        return h_t - y[:, int(t)]
-
-    return loss_grad
-
+from ._core import RAISES, Case, Check, Mistake, describe, nonzero_bias, random_cases, random_dims
+from .calls.bptt import GRAD_NAMES, PARAMS, loss_grad_of
 
 def _rnn_inputs(rng, N, T, D, H, dtype=np.float64, *, sigma=0.9):
     return {
@@ -37,13 +25,6 @@ def _rnn_inputs(rng, N, T, D, H, dtype=np.float64, *, sigma=0.9):
         "b": nonzero_bias(rng, H, dtype),
         "y": (0.5 * rng.standard_normal((N, T, H))).astype(dtype),
     }
-
-
-def _expect_dict(value, keys, what):
-    if not isinstance(value, dict) or set(value) != set(keys):
-        got = sorted(value) if isinstance(value, dict) else type(value).__name__
-        raise OutputError(f"{what} is {got}; expected a dict with the keys {', '.join(keys)}")
-    return value
 
 
 def _check_calls(inputs, outputs, T=None):
@@ -64,29 +45,8 @@ def _check_calls(inputs, outputs, T=None):
 # --- truncated_bptt -------------------------------------------------------------------
 
 
-def _stack_updates(updates):
-    if not isinstance(updates, (list, tuple)):
-        raise OutputError(f"updates is a {type(updates).__name__}; expected a list of dicts, one per chunk")
-    out = {}
-    for name in PARAMS:
-        out[f"updates.{name}"] = np.stack(
-            [np.asarray(_expect_dict(u, PARAMS, f"update {k}")[name]) for k, u in enumerate(updates)]
-        ) if updates else np.zeros(0)
-    return out
-
-
-def _tbptt_run(fns, i, out):
-    calls = []
-    result = call(
-        fns, "truncated_bptt", i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], _loss_grad(i["y"], calls), int(i["k1"])
-    )
-    updates, out["h_last"] = unpack(result, ("updates", "h_last"), "truncated_bptt")
-    out["calls"] = np.array(calls, dtype=np.int64)
-    out.update(_stack_updates(updates))
-
-
 def _tbptt_reference(i):
-    updates, h_last = truncated_bptt(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], _loss_grad(i["y"], []), int(i["k1"]))
+    updates, h_last = truncated_bptt(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], loss_grad_of(i["y"], []), int(i["k1"]))
     return {"h_last": h_last, **{f"updates.{n}": np.stack([u[n] for u in updates]) for n in PARAMS}}
 
 
@@ -138,11 +98,6 @@ def _tbptt_hidden(rng):
 
 TRUNCATED_BPTT = Check(
     name="truncated_bptt",
-    assignment=ASSIGNMENT,
-    points=5,
-    functions=("truncated_bptt",),
-    outputs={"h_last": "N H", "updates.Wx": "U D H", "updates.Wh": "U H H", "updates.b": "U H"},
-    run=_tbptt_run,
     reference=_tbptt_reference,
     precheck=_tbptt_precheck,
     visible=(
@@ -184,18 +139,6 @@ TRUNCATED_BPTT = Check(
 
 
 # --- clip_grad_norm_global ------------------------------------------------------------
-
-
-def _clip_run(fns, i, out):
-    grads = {n: i[f"grads.{n}"] for n in PARAMS}
-    before = {n: g.copy() for n, g in grads.items()}
-    clipped, total_norm = unpack(
-        call(fns, "clip_grad_norm_global", grads, float(i["max_norm"])), ("clipped", "total_norm"), "clip_grad_norm_global"
-    )
-    _expect_dict(clipped, PARAMS, "clipped")
-    changed = any(not np.array_equal(grads[n], before[n], equal_nan=True) for n in PARAMS)
-    out.update({"total_norm": total_norm, "inputs_changed": np.array(changed)})
-    out.update({f"clipped.{n}": clipped[n] for n in PARAMS})
 
 
 def _clip_reference(i):
@@ -240,11 +183,6 @@ def _clip_hidden(rng):
 
 CLIP_GRAD_NORM_GLOBAL = Check(
     name="clip_grad_norm_global",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("clip_grad_norm_global",),
-    outputs={"total_norm": "", "clipped.Wx": "D H", "clipped.Wh": "H H", "clipped.b": "H"},
-    run=_clip_run,
     reference=_clip_reference,
     precheck=_clip_precheck,
     visible=(
@@ -298,21 +236,8 @@ CLIP_GRAD_NORM_GLOBAL = Check(
 
 # --- rtrl -----------------------------------------------------------------------------
 
-GRAD_NAMES = ("Wx", "Wh", "b", "h0")
-
-
-def _rtrl_run(fns, i, out):
-    calls = []
-    grads, out["h_last"] = unpack(
-        call(fns, "rtrl", i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], _loss_grad(i["y"], calls)), ("grads", "h_last"), "rtrl"
-    )
-    out["calls"] = np.array(calls, dtype=np.int64)
-    _expect_dict(grads, GRAD_NAMES, "grads")
-    out.update({f"grads.{n}": grads[n] for n in GRAD_NAMES})
-
-
 def _rtrl_reference(i):
-    grads, h_last = rtrl(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], _loss_grad(i["y"], []))
+    grads, h_last = rtrl(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], loss_grad_of(i["y"], []))
     return {"h_last": h_last, **{f"grads.{n}": grads[n] for n in GRAD_NAMES}}
 
 
@@ -360,18 +285,11 @@ def _rtrl_precheck(inputs, outputs, expected):
 
 
 def _rtrl_hidden(rng):
-    return random_cases(
-        rng, _rnn_inputs, (np.float64, np.float64, np.float32), N=(1, 2), T=(1, 5), D=(1, 3), H=(1, 4)
-    )
+    return random_cases(rng, _rnn_inputs, (np.float64, np.float64, np.float32), N=(1, 2), T=(1, 5), D=(1, 3), H=(1, 4))
 
 
 RTRL = Check(
     name="rtrl",
-    assignment=ASSIGNMENT,
-    points=6,
-    functions=("rtrl",),
-    outputs={"h_last": "N H", "grads.Wx": "D H", "grads.Wh": "H H", "grads.b": "H", "grads.h0": "N H"},
-    run=_rtrl_run,
     reference=_rtrl_reference,
     precheck=_rtrl_precheck,
     visible=(
@@ -419,9 +337,3 @@ RTRL = Check(
 
 
 CHECKS = (TRUNCATED_BPTT, CLIP_GRAD_NORM_GLOBAL, RTRL)
-
-WRITTEN = (
-    Written("q_truncation_bias", ASSIGNMENT, 2, "why chunked truncated BPTT is biased, and when the bias is small"),
-    Written("q_rtrl_cost", ASSIGNMENT, 2, "time and memory of RTRL against BPTT"),
-    Written("q_clipping", ASSIGNMENT, 2, "global against per-parameter clipping"),
-)

@@ -1,8 +1,10 @@
-"""Checks of assignment 05, the GRU: step and sequence, forward and backward.
+"""Checks of assignment 05, the GRU: step and sequence, forward and backward (the trusted side).
 
 The learner writes the twins of :func:`rnncourse.numpy.gru_step_forward`,
 :func:`~rnncourse.numpy.gru_forward`, :func:`~rnncourse.numpy.gru_step_backward`
-and :func:`~rnncourse.numpy.gru_backward` in PyTorch's convention only (the
+and :func:`~rnncourse.numpy.gru_backward` (how they are called, and the
+caches' layout: :mod:`rnncourse.checks.calls.gru`; the backward checks get
+the reference's cache) in PyTorch's convention only (the
 reference's default ``reset_after=True``, which the learner's functions do
 not take): gates stacked ``r, z, n``, the reset gate applied *after* the
 hidden matrix product, ``n = tanh(x Wxn + bxn + r * (h Whn + bhn))``, and
@@ -23,26 +25,11 @@ import numpy as np
 
 from rnncourse.numpy import gru_backward, gru_forward, gru_step_backward, gru_step_forward, sigmoid
 
-from ._core import (
-    TORCH_TRUTH,
-    Case,
-    Check,
-    Mistake,
-    Written,
-    call,
-    changed_outputs,
-    nonzero_bias,
-    random_cases,
-    torch_truth,
-    torch_twin,
-    unpack,
-)
+from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias
+from ._recurrent import hidden_cases, previous_states, reference, sequence_backward_inputs, shifted_states, step_backward_inputs, with_dnext
 
-ASSIGNMENT = "05_gru"
 
 GATES = "rzn"
-STEP_GRADS = ("dx", "dprev_h", "dWx", "dWh", "dbx", "dbh")
-SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "dbx", "dbh")
 
 
 # --- inputs ---------------------------------------------------------------------------
@@ -82,37 +69,7 @@ def _seq_inputs(rng, N, T, D, H, dtype=np.float64, *, x=True, biases=True, updat
     return {"x": xs.astype(dtype), "h0": rng.uniform(-1, 1, (N, H)).astype(dtype), **p}
 
 
-def _with_dnext_h(inputs, rng, dtype=np.float64):
-    N, H = inputs["prev_h"].shape
-    inputs["dnext_h"] = rng.standard_normal((N, H)).astype(dtype)
-    return inputs
-
-
-def _with_dh(inputs, rng, dtype=np.float64, only=None):
-    N, T, _ = inputs["x"].shape
-    H = inputs["h0"].shape[1]
-    dh = rng.standard_normal((N, T, H))
-    if only is not None:
-        keep = np.zeros(T, bool)
-        keep[only] = True
-        dh[:, ~keep] = 0
-    inputs["dh"] = dh.astype(dtype)
-    return inputs
-
-
-def _hidden_cases(rng, make, **ranges):
-    """Random shapes and non-zero biases, three float64 cases and one float32; truth from torch."""
-    cases = random_cases(rng, make, (np.float64, np.float64, np.float64, np.float32), **ranges)
-    for _, inputs in cases:
-        inputs[TORCH_TRUTH] = np.array(True)
-    return cases
-
-
 # --- the GRU written out, with the mistakes a learner makes ---------------------------
-
-
-def _split(a, H):
-    return a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
 
 
 def _transposed_blocks(Wh):
@@ -134,8 +91,8 @@ def _step(x, prev_h, Wx, Wh, bx, bh, *, weighting="torch", reset="after", bhn="i
     if Wh_blocks_transposed:
         Wh = _transposed_blocks(Wh)
     ax, ah = x @ Wx + bx, prev_h @ Wh + bh
-    ax_r, ax_z, ax_n = _split(ax, H)
-    ah_r, ah_z, ah_n = _split(ah, H)
+    ax_r, ax_z, ax_n = np.split(ax, 3, axis=1)
+    ah_r, ah_z, ah_n = np.split(ah, 3, axis=1)
     if order == "zrn":
         ax_r, ax_z, ah_r, ah_z = ax_z, ax_r, ah_z, ah_r
     r, z = sigmoid(ax_r + ah_r), sigmoid(ax_z + ah_z)
@@ -188,12 +145,14 @@ def _step_grads(i, **mistake):
 
 
 def _sequence(x, h0, Wx, Wh, bx, bh, *, carry=True, **mistake):
-    """The states ``h (N, T, H)`` over a sequence, with a mistake of :func:`_step` or no carried state."""
-    h, prev_h = np.zeros(x.shape[:2] + h0.shape[1:]), h0
+    """The states ``h (N, T, H)`` over a sequence and each step's ``(r, z, n, hn)``, with a mistake of
+    :func:`_step` or no carried state."""
+    h, saved, prev_h = np.zeros(x.shape[:2] + h0.shape[1:]), [], h0
     for t in range(x.shape[1]):
-        h[:, t] = _step(x[:, t], prev_h if carry else h0, Wx, Wh, bx, bh, **mistake)[0]
+        h[:, t], step_saved = _step(x[:, t], prev_h if carry else h0, Wx, Wh, bx, bh, **mistake)
+        saved.append(step_saved)
         prev_h = h[:, t]
-    return h
+    return h, saved
 
 
 def _bptt(i, *, carry=True, forwards=False, dWh_state="previous", direct=True):
@@ -205,8 +164,8 @@ def _bptt(i, *, carry=True, forwards=False, dWh_state="previous", direct=True):
     """
     x, h0, Wx, Wh, bx, bh, dh = i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], i["dh"]
     T = x.shape[1]
-    h = _sequence(x, h0, Wx, Wh, bx, bh)
-    prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    h, _ = _sequence(x, h0, Wx, Wh, bx, bh)
+    prev = previous_states(h0, h)
     grads = {"dx": np.zeros_like(x), "dWx": np.zeros_like(Wx), "dWh": np.zeros_like(Wh),
              "dbx": np.zeros_like(bx), "dbh": np.zeros_like(bh)}  # fmt: skip
     carried = np.zeros_like(h0)
@@ -222,68 +181,28 @@ def _bptt(i, *, carry=True, forwards=False, dWh_state="previous", direct=True):
 
 
 
-# --- the truth from torch.nn (hidden cases) -------------------------------------------
+# --- the caches the backward checks get -----------------------------------------------
 
 
+def _step_cache(i):
+    """What the step's cache (:data:`~rnncourse.checks.calls.gru.STEP_CACHE`) holds besides its inputs."""
+    _, saved = _step(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"])
+    return dict(zip(("r", "z", "n", "hn"), saved))
 
 
-def _torch_gru(i, *, step, backward):
-    """The outputs (and gradients) of torch.nn.GRUCell (``step``) or torch.nn.GRU, in float64."""
-    import torch
-
-    module, (W_ih, W_hh, b_ih, b_hh) = torch_twin("GRU", i, step=step)
-
-    def tensor(name):
-        return torch.tensor(i[name], dtype=torch.float64, requires_grad=True)
-
-    if step:
-        x, prev_h = tensor("x"), tensor("prev_h")
-        next_h = module(x, prev_h)
-        out = {"next_h": next_h}
-        if backward:
-            (next_h * torch.tensor(i["dnext_h"])).sum().backward()
-            out.update(dx=x.grad, dprev_h=prev_h.grad)
-    else:
-        x, h0 = tensor("x"), tensor("h0")
-        h, _ = module(x, h0[None])
-        out = {"h": h}
-        if backward:
-            (h * torch.tensor(i["dh"])).sum().backward()
-            out.update(dx=x.grad, dh0=h0.grad)
-    if backward:
-        out.update(dWx=W_ih.grad.T, dWh=W_hh.grad.T, dbx=b_ih.grad, dbh=b_hh.grad)
-    return {k: v.detach().numpy().copy() for k, v in out.items()}
+def _sequence_cache(i):
+    """What the sequence's cache (:data:`~rnncourse.checks.calls.gru.SEQUENCE_CACHE`) holds besides its inputs."""
+    h, saved = _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])
+    stacked = {name: np.stack([s[k] for s in saved], axis=1) for k, name in enumerate(("r", "z", "n", "hn"))}
+    return {**stacked, "h": h}
 
 
 # --- gru_step_forward -----------------------------------------------------------------
 
 
-def _step_forward_run(fns, i, out):
-    out["next_h"], _ = unpack(
-        call(fns, "gru_step_forward", i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"]),
-        ("next_h", "cache"),
-        "gru_step_forward",
-    )
-
-
-def _step_forward_reference(i):
-    if torch_truth(i):
-        return _torch_gru(i, step=True, backward=False)
-    return {"next_h": gru_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"])[0]}
-
-
-def _step_hidden(rng):
-    return _hidden_cases(rng, _step_inputs, N=(1, 5), D=(1, 6), H=(1, 6))
-
-
 GRU_STEP_FORWARD = Check(
     name="gru_step_forward",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("gru_step_forward",),
-    outputs={"next_h": "N H"},
-    run=_step_forward_run,
-    reference=_step_forward_reference,
+    reference=reference(gru_step_forward, torch_kind="GRU"),
     visible=(
         Case(
             "input_only",
@@ -320,7 +239,7 @@ GRU_STEP_FORWARD = Check(
             lambda rng: _step_inputs(rng, 2, 3, 4),
         ),
     ),
-    hidden=_step_hidden,
+    hidden=lambda rng: hidden_cases(rng, _step_inputs, from_torch=True, N=(1, 5), D=(1, 6), H=(1, 6)),
     mistakes=(
         Mistake(
             "The update gate weighs the other way round: in PyTorch's convention next_h = (1 - z) * n + z * prev_h "
@@ -358,40 +277,13 @@ GRU_STEP_FORWARD = Check(
 # --- gru_forward ----------------------------------------------------------------------
 
 
-def _forward_run(fns, i, out):
-    out["h"], _ = unpack(
-        call(fns, "gru_forward", i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"]), ("h", "cache"), "gru_forward"
-    )
-
-
-def _forward_reference(i):
-    if torch_truth(i):
-        return _torch_gru(i, step=False, backward=False)
-    return {"h": gru_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])[0]}
-
-
-def _forward_hidden(rng):
-    return _hidden_cases(rng, _seq_inputs, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6))
-
-
 def _sequence_h(i, **mistake):
-    return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], **mistake)}
-
-
-def _shifted_states(i):
-    """h[:, t] holds the state before step t: [h0, h_1, ..., h_{T-1}]."""
-    h = _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])
-    return {"h": np.concatenate([i["h0"][:, None], h[:, :-1]], axis=1)}
+    return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], **mistake)[0]}
 
 
 GRU_FORWARD = Check(
     name="gru_forward",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("gru_forward",),
-    outputs={"h": "N T H"},
-    run=_forward_run,
-    reference=_forward_reference,
+    reference=reference(gru_forward, torch_kind="GRU"),
     visible=(
         Case(
             "one_step",
@@ -412,7 +304,7 @@ GRU_FORWARD = Check(
             lambda rng: _seq_inputs(rng, 2, 4, 3, 4),
         ),
     ),
-    hidden=_forward_hidden,
+    hidden=lambda rng: hidden_cases(rng, _seq_inputs, from_torch=True, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6)),
     mistakes=(
         Mistake(
             "Every step started from h0: pass the state each step produces on to the next step.",
@@ -421,7 +313,7 @@ GRU_FORWARD = Check(
         Mistake(
             "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
             "and the last state is included.",
-            _shifted_states,
+            lambda i: shifted_states(_sequence_h(i)["h"], i["h0"]),
         ),
         Mistake(
             "The update gate weighs the other way round: next_h = (1 - z) * n + z * prev_h.",
@@ -439,60 +331,34 @@ GRU_FORWARD = Check(
 # --- gru_step_backward ----------------------------------------------------------------
 
 
-def _step_backward_run(fns, i, out):
-    out["next_h"], cache = unpack(
-        call(fns, "gru_step_forward", i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"]),
-        ("next_h", "cache"),
-        "gru_step_forward",
-    )
-    grads = unpack(call(fns, "gru_step_backward", i["dnext_h"], cache), STEP_GRADS, "gru_step_backward")
-    out.update(zip(STEP_GRADS, grads))
-
-
-def _step_backward_reference(i):
-    if torch_truth(i):
-        return _torch_gru(i, step=True, backward=True)
-    next_h, cache = gru_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"])
-    return {"next_h": next_h, **dict(zip(STEP_GRADS, gru_step_backward(i["dnext_h"], cache)))}
-
-
-def _step_backward_hidden(rng):
-    def make(rng, dtype, **dims):
-        return _with_dnext_h(_step_inputs(rng, dtype=dtype, **dims), rng, dtype)
-
-    return _hidden_cases(rng, make, N=(1, 5), D=(1, 6), H=(1, 6))
+_step_backward_inputs = step_backward_inputs(_step_inputs)
 
 
 GRU_STEP_BACKWARD = Check(
     name="gru_step_backward",
-    assignment=ASSIGNMENT,
-    points=4,
-    functions=("gru_step_forward", "gru_step_backward"),
-    outputs={"next_h": "N H", "dx": "N D", "dprev_h": "N H", "dWx": "D 3H", "dWh": "H 3H", "dbx": "3H", "dbh": "3H"},
-    forward=("next_h",),
-    run=_step_backward_run,
-    reference=_step_backward_reference,
+    reference=reference(gru_step_forward, gru_step_backward, torch_kind="GRU"),
+    given=_step_cache,
     visible=(
         Case(
             "keep_state",
             "update gate almost 1 (z block of bx = 4): most of dnext_h goes straight to dprev_h",
             "next_h = (1 - z) * n + z * prev_h uses prev_h directly: dprev_h = dnext_h * z + (the products with Wh).",
-            lambda rng: _with_dnext_h(_step_inputs(rng, 2, 3, 4, update_bias=4.0), rng),
+            lambda rng: _step_backward_inputs(rng, 2, 3, 4, update_bias=4.0),
         ),
         Case(
             "small",
             "N=2, D=3, H=4",
             "",
-            lambda rng: _with_dnext_h(_step_inputs(rng, 2, 3, 4), rng),
+            lambda rng: _step_backward_inputs(rng, 2, 3, 4),
         ),
         Case(
             "larger_inputs",
             "N=3, D=2, H=4, larger inputs",
             "",
-            lambda rng: _with_dnext_h({**_step_inputs(rng, 3, 2, 4), "x": 3 * rng.standard_normal((3, 2))}, rng),
+            lambda rng: with_dnext({**_step_inputs(rng, 3, 2, 4), "x": 3 * rng.standard_normal((3, 2))}, rng),
         ),
     ),
-    hidden=_step_backward_hidden,
+    hidden=lambda rng: hidden_cases(rng, _step_backward_inputs, from_torch=True, N=(1, 5), D=(1, 6), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: check the gate gradients da_n = dnext_h * (1 - z) * (1 - n**2), "
         "da_z = dnext_h * (prev_h - n) * z * (1 - z) and da_r first.",
@@ -532,58 +398,34 @@ GRU_STEP_BACKWARD = Check(
 # --- gru_backward ---------------------------------------------------------------------
 
 
-def _backward_run(fns, i, out):
-    out["h"], cache = unpack(
-        call(fns, "gru_forward", i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"]), ("h", "cache"), "gru_forward"
-    )
-    grads = unpack(call(fns, "gru_backward", i["dh"], cache), SEQ_GRADS, "gru_backward")
-    out.update(zip(SEQ_GRADS, grads))
-
-
-def _backward_reference(i):
-    if torch_truth(i):
-        return _torch_gru(i, step=False, backward=True)
-    h, cache = gru_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])
-    return {"h": h, **dict(zip(SEQ_GRADS, gru_backward(i["dh"], cache)))}
-
-
-def _backward_hidden(rng):
-    def make(rng, dtype, **dims):
-        return _with_dh(_seq_inputs(rng, dtype=dtype, **dims), rng, dtype)
-
-    return _hidden_cases(rng, make, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6))
+_backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
 GRU_BACKWARD = Check(
     name="gru_backward",
-    assignment=ASSIGNMENT,
-    points=6,
-    functions=("gru_forward", "gru_backward"),
-    outputs={"h": "N T H", "dx": "N T D", "dh0": "N H", "dWx": "D 3H", "dWh": "H 3H", "dbx": "3H", "dbh": "3H"},
-    forward=("h",),
-    run=_backward_run,
-    reference=_backward_reference,
+    reference=reference(gru_forward, gru_backward, torch_kind="GRU"),
+    given=_sequence_cache,
     visible=(
         Case(
             "one_step",
             "one time step (T = 1)",
             "With T = 1 this is one step backward, as in gru_step_backward with dnext_h = dh[:, 0].",
-            lambda rng: _with_dh(_seq_inputs(rng, 2, 1, 3, 4), rng),
+            lambda rng: _backward_inputs(rng, 2, 1, 3, 4),
         ),
         Case(
             "last_loss_only",
             "a loss on the last state only (dh[:, t] = 0 for t < T-1), T = 4",
             "The gradient of the last state must flow back through every step, down to dh0.",
-            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 4), rng, only=[3]),
+            lambda rng: _backward_inputs(rng, 2, 4, 3, 4, only=[3]),
         ),
         Case(
             "every_step",
             "a loss at every step, N=2, T=4, D=3, H=4",
             "h_t gets gradient from the loss at t (dh[:, t]) and from step t+1: add both, then go through the step.",
-            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 4), rng),
+            lambda rng: _backward_inputs(rng, 2, 4, 3, 4),
         ),
     ),
-    hidden=_backward_hidden,
+    hidden=lambda rng: hidden_cases(rng, _backward_inputs, from_torch=True, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: at step t use dnext_h = dh[:, t] + the dprev_h that step t+1 returned "
         "(zeros at the last step).",
@@ -616,8 +458,3 @@ GRU_BACKWARD = Check(
 
 
 CHECKS = (GRU_STEP_FORWARD, GRU_FORWARD, GRU_STEP_BACKWARD, GRU_BACKWARD)
-
-WRITTEN = (
-    Written("q_update_weighting", ASSIGNMENT, 2, "the two weightings of the update gate in the literature"),
-    Written("q_reset_position", ASSIGNMENT, 2, "when resetting before and after the product differ, and why torch resets after"),
-)

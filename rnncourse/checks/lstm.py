@@ -1,8 +1,10 @@
-"""Checks of assignment 04, the LSTM: step and sequence, forward and backward.
+"""Checks of assignment 04, the LSTM: step and sequence, forward and backward (the trusted side).
 
 The learner writes the twins of :func:`rnncourse.numpy.lstm_step_forward`,
 :func:`~rnncourse.numpy.lstm_forward`, :func:`~rnncourse.numpy.lstm_step_backward`
-and :func:`~rnncourse.numpy.lstm_backward`, gates stacked ``i, f, g, o``. The
+and :func:`~rnncourse.numpy.lstm_backward`, gates stacked ``i, f, g, o``; how
+they are called, and the caches' layout: :mod:`rnncourse.checks.calls.lstm`.
+The backward checks get the reference's cache. The
 sequence functions leave out the reference's optional extras: the learner's
 ``lstm_forward(x, h0, Wx, Wh, b)`` starts from a zero cell (the reference's
 default ``c0=None``) and ``lstm_backward(dh, cache)`` returns
@@ -22,26 +24,11 @@ import numpy as np
 
 from rnncourse.numpy import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward, sigmoid
 
-from ._core import (
-    TORCH_TRUTH,
-    Case,
-    Check,
-    Mistake,
-    Written,
-    call,
-    changed_outputs,
-    nonzero_bias,
-    random_cases,
-    torch_truth,
-    torch_twin,
-    unpack,
-)
+from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias
+from ._recurrent import hidden_cases, previous_states, reference, sequence_backward_inputs, shifted_states, step_backward_inputs
 
-ASSIGNMENT = "04_lstm"
 
 GATES = "ifgo"
-STEP_GRADS = ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")
-SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
 
 
 # --- inputs ---------------------------------------------------------------------------
@@ -87,33 +74,6 @@ def _seq_inputs(rng, N, T, D, H, dtype=np.float64, *, x=True, b=None, Wh=True, x
         keep[x_steps] = True
         xs[:, ~keep] = 0
     return {"x": xs.astype(dtype), "h0": rng.uniform(-1, 1, (N, H)).astype(dtype), **p}
-
-
-def _with_upstream(inputs, rng, dtype=np.float64, *, dh=True, dc=True):
-    N, H = inputs["prev_h"].shape
-    inputs["dnext_h"] = (rng.standard_normal((N, H)) if dh else np.zeros((N, H))).astype(dtype)
-    inputs["dnext_c"] = (rng.standard_normal((N, H)) if dc else np.zeros((N, H))).astype(dtype)
-    return inputs
-
-
-def _with_dh(inputs, rng, dtype=np.float64, only=None):
-    N, T, _ = inputs["x"].shape
-    H = inputs["h0"].shape[1]
-    dh = rng.standard_normal((N, T, H))
-    if only is not None:
-        keep = np.zeros(T, bool)
-        keep[only] = True
-        dh[:, ~keep] = 0
-    inputs["dh"] = dh.astype(dtype)
-    return inputs
-
-
-def _hidden_cases(rng, make, **ranges):
-    """Random shapes and non-zero biases, three float64 cases and one float32; truth from torch."""
-    cases = random_cases(rng, make, (np.float64, np.float64, np.float64, np.float32), **ranges)
-    for _, inputs in cases:
-        inputs[TORCH_TRUTH] = np.array(True)
-    return cases
 
 
 # --- the LSTM written out, with the mistakes a learner makes --------------------------
@@ -221,8 +181,8 @@ def _bptt(i, *, carry_h=True, carry_c=True, carry_c_without_forget=False, forwar
     N, T, _ = x.shape
     H = h0.shape[1]
     h, c, gates = _sequence(x, h0, Wx, Wh, i["b"])
-    prev_h = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
-    prev_c = np.concatenate([np.zeros((N, 1, H)), c[:, :-1]], axis=1)
+    prev_h = previous_states(h0, h)
+    prev_c = previous_states(np.zeros((N, H)), c)
     dx, dWx, dWh, db = np.zeros_like(x), np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(4 * H)
     dh_carry, dc_carry = np.zeros((N, H)), np.zeros((N, H))
     for t in range(T) if forwards else reversed(range(T)):
@@ -240,70 +200,29 @@ def _bptt(i, *, carry_h=True, carry_c=True, carry_c_without_forget=False, forwar
 
 
 
-# --- the truth from torch.nn (hidden cases) -------------------------------------------
+# --- the caches the backward checks get -----------------------------------------------
 
 
+def _step_cache(i):
+    """What the step's cache (:data:`~rnncourse.checks.calls.lstm.STEP_CACHE`) holds besides its inputs."""
+    gates = _gates(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])
+    _, next_c = _cell(*gates, i["prev_c"])
+    return {**dict(zip(GATES, gates)), "tanh_c": np.tanh(next_c)}
 
 
-def _torch_lstm(i, *, step, backward):
-    """The outputs (and gradients) of torch.nn.LSTMCell (``step``) or torch.nn.LSTM, in float64."""
-    import torch
-
-    module, (W_ih, W_hh, b_ih, _) = torch_twin("LSTM", i, step=step)
-
-    def tensor(name):
-        return torch.tensor(i[name], dtype=torch.float64, requires_grad=True)
-
-    if step:
-        x, prev_h, prev_c = tensor("x"), tensor("prev_h"), tensor("prev_c")
-        next_h, next_c = module(x, (prev_h, prev_c))
-        out = {"next_h": next_h, "next_c": next_c}
-        if backward:
-            (next_h * torch.tensor(i["dnext_h"])).sum().add((next_c * torch.tensor(i["dnext_c"])).sum()).backward()
-            grads = {"dx": x.grad, "dprev_h": prev_h.grad, "dprev_c": prev_c.grad}
-    else:
-        x, h0 = tensor("x"), tensor("h0")
-        h, _ = module(x, (h0[None], torch.zeros_like(h0)[None]))
-        out = {"h": h}
-        if backward:
-            (h * torch.tensor(i["dh"])).sum().backward()
-            grads = {"dx": x.grad, "dh0": h0.grad}
-    if backward:
-        grads.update(dWx=W_ih.grad.T, dWh=W_hh.grad.T, db=b_ih.grad)
-        out.update(grads)
-    return {k: v.detach().numpy().copy() for k, v in out.items()}
+def _sequence_cache(i):
+    """What the sequence's cache (:data:`~rnncourse.checks.calls.lstm.SEQUENCE_CACHE`) holds besides its inputs."""
+    h, c, gates = _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])
+    stacked = {gate: np.stack([g[k] for g in gates], axis=1) for k, gate in enumerate(GATES)}
+    return {"c0": np.zeros_like(i["h0"]), **stacked, "tanh_c": np.tanh(c), "h": h, "c": c}
 
 
 # --- lstm_step_forward ----------------------------------------------------------------
 
 
-def _step_forward_run(fns, i, out):
-    out["next_h"], out["next_c"], _ = unpack(
-        call(fns, "lstm_step_forward", i["x"], i["prev_h"], i["prev_c"], i["Wx"], i["Wh"], i["b"]),
-        ("next_h", "next_c", "cache"),
-        "lstm_step_forward",
-    )
-
-
-def _step_forward_reference(i):
-    if torch_truth(i):
-        return _torch_lstm(i, step=True, backward=False)
-    next_h, next_c, _ = lstm_step_forward(i["x"], i["prev_h"], i["prev_c"], i["Wx"], i["Wh"], i["b"])
-    return {"next_h": next_h, "next_c": next_c}
-
-
-def _step_hidden(rng):
-    return _hidden_cases(rng, _step_inputs, N=(1, 5), D=(1, 6), H=(1, 6))
-
-
 LSTM_STEP_FORWARD = Check(
     name="lstm_step_forward",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("lstm_step_forward",),
-    outputs={"next_h": "N H", "next_c": "N H"},
-    run=_step_forward_run,
-    reference=_step_forward_reference,
+    reference=reference(lstm_step_forward, torch_kind="LSTM"),
     visible=(
         Case(
             "input_only",
@@ -348,7 +267,7 @@ LSTM_STEP_FORWARD = Check(
             lambda rng: _step_inputs(rng, 2, 3, 4),
         ),
     ),
-    hidden=_step_hidden,
+    hidden=lambda rng: hidden_cases(rng, _step_inputs, from_torch=True, N=(1, 5), D=(1, 6), H=(1, 6)),
     mistakes=(
         Mistake(
             "The gates are read in the order i, f, o, g. This course, like PyTorch, stacks them i, f, g, o: "
@@ -399,38 +318,13 @@ LSTM_STEP_FORWARD = Check(
 # --- lstm_forward ---------------------------------------------------------------------
 
 
-def _forward_run(fns, i, out):
-    out["h"], _ = unpack(call(fns, "lstm_forward", i["x"], i["h0"], i["Wx"], i["Wh"], i["b"]), ("h", "cache"), "lstm_forward")
-
-
-def _forward_reference(i):
-    if torch_truth(i):
-        return _torch_lstm(i, step=False, backward=False)
-    return {"h": lstm_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])[0]}
-
-
-def _forward_hidden(rng):
-    return _hidden_cases(rng, _seq_inputs, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6))
-
-
 def _sequence_h(i, **mistake):
     return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], **mistake)[0]}
 
 
-def _shifted_states(i):
-    """h[:, t] holds the state before step t: [h0, h_1, ..., h_{T-1}]."""
-    h = _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])[0]
-    return {"h": np.concatenate([i["h0"][:, None], h[:, :-1]], axis=1)}
-
-
 LSTM_FORWARD = Check(
     name="lstm_forward",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("lstm_forward",),
-    outputs={"h": "N T H"},
-    run=_forward_run,
-    reference=_forward_reference,
+    reference=reference(lstm_forward, torch_kind="LSTM"),
     visible=(
         Case(
             "one_step",
@@ -460,7 +354,7 @@ LSTM_FORWARD = Check(
             lambda rng: _seq_inputs(rng, 2, 4, 3, 4),
         ),
     ),
-    hidden=_forward_hidden,
+    hidden=lambda rng: hidden_cases(rng, _seq_inputs, from_torch=True, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6)),
     mistakes=(
         Mistake(
             "The cell state is not carried: every step started from c = 0. Pass the next_c each step "
@@ -478,7 +372,7 @@ LSTM_FORWARD = Check(
         Mistake(
             "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
             "and the last state is included.",
-            _shifted_states,
+            lambda i: shifted_states(_sequence_h(i)["h"], i["h0"]),
         ),
         Mistake(
             "The gates are read in the order i, f, o, g; they are stacked i, f, g, o.",
@@ -491,70 +385,34 @@ LSTM_FORWARD = Check(
 # --- lstm_step_backward ---------------------------------------------------------------
 
 
-def _step_backward_run(fns, i, out):
-    out["next_h"], out["next_c"], cache = unpack(
-        call(fns, "lstm_step_forward", i["x"], i["prev_h"], i["prev_c"], i["Wx"], i["Wh"], i["b"]),
-        ("next_h", "next_c", "cache"),
-        "lstm_step_forward",
-    )
-    grads = unpack(call(fns, "lstm_step_backward", i["dnext_h"], i["dnext_c"], cache), STEP_GRADS, "lstm_step_backward")
-    out.update(zip(STEP_GRADS, grads))
-
-
-def _step_backward_reference(i):
-    if torch_truth(i):
-        return _torch_lstm(i, step=True, backward=True)
-    next_h, next_c, cache = lstm_step_forward(i["x"], i["prev_h"], i["prev_c"], i["Wx"], i["Wh"], i["b"])
-    grads = lstm_step_backward(i["dnext_h"], i["dnext_c"], cache)
-    return {"next_h": next_h, "next_c": next_c, **dict(zip(STEP_GRADS, grads))}
-
-
-def _step_backward_hidden(rng):
-    def make(rng, dtype, **dims):
-        return _with_upstream(_step_inputs(rng, dtype=dtype, **dims), rng, dtype)
-
-    return _hidden_cases(rng, make, N=(1, 5), D=(1, 6), H=(1, 6))
+_step_backward_inputs = step_backward_inputs(_step_inputs, names=("dnext_h", "dnext_c"))
 
 
 LSTM_STEP_BACKWARD = Check(
     name="lstm_step_backward",
-    assignment=ASSIGNMENT,
-    points=4,
-    functions=("lstm_step_forward", "lstm_step_backward"),
-    outputs={
-        "next_h": "N H",
-        "next_c": "N H",
-        "dx": "N D",
-        "dprev_h": "N H",
-        "dprev_c": "N H",
-        "dWx": "D 4H",
-        "dWh": "H 4H",
-        "db": "4H",
-    },
-    forward=("next_h", "next_c"),
-    run=_step_backward_run,
-    reference=_step_backward_reference,
+    reference=reference(lstm_step_forward, lstm_step_backward, torch_kind="LSTM"),
+    given=_step_cache,
     visible=(
         Case(
             "dnext_h_only",
             "a gradient on next_h only (dnext_c = 0), N=2, D=3, H=4",
             "next_c reaches the loss through next_h = o * tanh(next_c): dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2).",
-            lambda rng: _with_upstream(_step_inputs(rng, 2, 3, 4), rng, dc=False),
+            lambda rng: _step_backward_inputs(rng, 2, 3, 4, zero=("dnext_c",)),
         ),
         Case(
             "dnext_c_only",
             "a gradient on next_c only (dnext_h = 0), N=2, D=3, H=4",
             "With dnext_h = 0 only dnext_c flows back: dc = dnext_c, and da_o = 0.",
-            lambda rng: _with_upstream(_step_inputs(rng, 2, 3, 4), rng, dh=False),
+            lambda rng: _step_backward_inputs(rng, 2, 3, 4, zero=("dnext_h",)),
         ),
         Case(
             "both",
             "gradients on next_h and next_c, N=3, D=2, H=4",
             "",
-            lambda rng: _with_upstream(_step_inputs(rng, 3, 2, 4), rng),
+            lambda rng: _step_backward_inputs(rng, 3, 2, 4),
         ),
     ),
-    hidden=_step_backward_hidden,
+    hidden=lambda rng: hidden_cases(rng, _step_backward_inputs, from_torch=True, N=(1, 5), D=(1, 6), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: check dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2) and "
         "da = [da_i, da_f, da_g, da_o], the (N, 4H) gradient of the pre-activations, first.",
@@ -595,63 +453,41 @@ LSTM_STEP_BACKWARD = Check(
 # --- lstm_backward --------------------------------------------------------------------
 
 
-def _backward_run(fns, i, out):
-    out["h"], cache = unpack(call(fns, "lstm_forward", i["x"], i["h0"], i["Wx"], i["Wh"], i["b"]), ("h", "cache"), "lstm_forward")
-    grads = unpack(call(fns, "lstm_backward", i["dh"], cache), SEQ_GRADS, "lstm_backward")
-    out.update(zip(SEQ_GRADS, grads))
-
-
-def _backward_reference(i):
-    if torch_truth(i):
-        return _torch_lstm(i, step=False, backward=True)
-    h, cache = lstm_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])
-    return {"h": h, **dict(zip(SEQ_GRADS, lstm_backward(i["dh"], cache)))}
-
-
-def _backward_hidden(rng):
-    def make(rng, dtype, **dims):
-        return _with_dh(_seq_inputs(rng, dtype=dtype, **dims), rng, dtype)
-
-    return _hidden_cases(rng, make, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6))
+_backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
 LSTM_BACKWARD = Check(
     name="lstm_backward",
-    assignment=ASSIGNMENT,
-    points=6,
-    functions=("lstm_forward", "lstm_backward"),
-    outputs={"h": "N T H", "dx": "N T D", "dh0": "N H", "dWx": "D 4H", "dWh": "H 4H", "db": "4H"},
-    forward=("h",),
-    run=_backward_run,
-    reference=_backward_reference,
+    reference=reference(lstm_forward, lstm_backward, torch_kind="LSTM"),
+    given=_sequence_cache,
     visible=(
         Case(
             "one_step",
             "one time step (T = 1)",
             "With T = 1 this is one step backward, as in lstm_step_backward with dnext_h = dh[:, 0] and dnext_c = 0.",
-            lambda rng: _with_dh(_seq_inputs(rng, 2, 1, 3, 4), rng),
+            lambda rng: _backward_inputs(rng, 2, 1, 3, 4),
         ),
         Case(
             "cell_path_only",
             "Wh = 0, a loss at every step, T = 4: the later losses reach a step only through the cell state",
             "With Wh = 0 nothing comes back through h: the gradient of the later losses reaches step t only "
             "as the dprev_c of step t+1, which is step t's dnext_c.",
-            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 4, Wh=False, b=_bias(4, f=2.0, o=nonzero_bias(rng, 4))), rng),
+            lambda rng: _backward_inputs(rng, 2, 4, 3, 4, Wh=False, b=_bias(4, f=2.0, o=nonzero_bias(rng, 4))),
         ),
         Case(
             "last_loss_only",
             "a loss on the last state only (dh[:, t] = 0 for t < T-1), T = 4",
             "The gradient of the last state must flow back through every step, through h and through c, down to dh0.",
-            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 4), rng, only=[3]),
+            lambda rng: _backward_inputs(rng, 2, 4, 3, 4, only=[3]),
         ),
         Case(
             "every_step",
             "a loss at every step, N=2, T=4, D=3, H=4",
             "h_t gets gradient from the loss at t (dh[:, t]) and from step t+1; c_t only from step t+1.",
-            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 4), rng),
+            lambda rng: _backward_inputs(rng, 2, 4, 3, 4),
         ),
     ),
-    hidden=_backward_hidden,
+    hidden=lambda rng: hidden_cases(rng, _backward_inputs, from_torch=True, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: at step t, use dnext_h = dh[:, t] + the dprev_h of step t+1 and "
         "dnext_c = the dprev_c of step t+1 (zeros at the last step).",
@@ -693,8 +529,3 @@ LSTM_BACKWARD = Check(
 
 
 CHECKS = (LSTM_STEP_FORWARD, LSTM_FORWARD, LSTM_STEP_BACKWARD, LSTM_BACKWARD)
-
-WRITTEN = (
-    Written("q_exploding", ASSIGNMENT, 2, "why the additive cell path mitigates vanishing but not exploding gradients"),
-    Written("q_forget_bias", ASSIGNMENT, 2, "why the forget-gate bias is initialised to 1, from one's own lstm_backward"),
-)

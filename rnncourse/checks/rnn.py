@@ -1,22 +1,20 @@
-"""Checks of assignment 02, the RNN: step and sequence, forward and backward.
+"""Checks of assignment 02, the RNN: step and sequence, forward and backward (the trusted side).
 
 The learner writes the twins of :func:`rnncourse.numpy.rnn_step_forward`,
 :func:`~rnncourse.numpy.rnn_forward`, :func:`~rnncourse.numpy.rnn_step_backward`
-and :func:`~rnncourse.numpy.rnn_backward` (tanh only). Visible forward cases
-switch on one term at a time (only the input, only the recurrence, only the
-bias); backward checks compare each gradient separately and name the wrong one.
+and :func:`~rnncourse.numpy.rnn_backward` (tanh only); how they are called,
+and the caches' layout: :mod:`rnncourse.checks.calls.rnn`. Visible forward
+cases switch on one term at a time (only the input, only the recurrence, only
+the bias); the backward checks get the reference's cache and compare each
+gradient separately, naming the wrong one.
 """
 
 import numpy as np
 
 from rnncourse.numpy import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward, sigmoid
 
-from ._core import Case, Check, Mistake, Written, call, nonzero_bias, random_cases, unpack
-
-ASSIGNMENT = "02_rnn"
-
-STEP_GRADS = ("dx", "dprev_h", "dWx", "dWh", "db")
-SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
+from ._core import Case, Check, Mistake, nonzero_bias, random_cases
+from ._recurrent import previous_states, reference, sequence_backward_inputs, shifted_states, step_backward_inputs
 
 
 def _params(rng, D, H, dtype=np.float64):
@@ -48,34 +46,15 @@ def _seq_inputs(rng, N, T, D, H, dtype=np.float64, *, x=True, b=True):
 # --- rnn_step_forward -----------------------------------------------------------------
 
 
-def _step_forward_run(fns, i, out):
-    out["next_h"], _ = unpack(
-        call(fns, "rnn_step_forward", i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"]),
-        ("next_h", "cache"),
-        "rnn_step_forward",
-    )
-
-
 def _step(i, Wh=None, Wx=None):
     Wh = i["Wh"] if Wh is None else Wh
     Wx = i["Wx"] if Wx is None else Wx
     return i["x"] @ Wx + i["prev_h"] @ Wh + i["b"]
 
 
-def _step_hidden(rng):
-    return random_cases(
-        rng, _step_inputs, (np.float64, np.float64, np.float64, np.float32), N=(1, 5), D=(1, 6), H=(1, 6)
-    )
-
-
 RNN_STEP_FORWARD = Check(
     name="rnn_step_forward",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("rnn_step_forward",),
-    outputs={"next_h": "N H"},
-    run=_step_forward_run,
-    reference=lambda i: {"next_h": rnn_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])[0]},
+    reference=reference(rnn_step_forward),
     visible=(
         Case(
             "input_only",
@@ -102,7 +81,7 @@ RNN_STEP_FORWARD = Check(
             lambda rng: _step_inputs(rng, 2, 3, 4),
         ),
     ),
-    hidden=_step_hidden,
+    hidden=lambda rng: random_cases(rng, _step_inputs, N=(1, 5), D=(1, 6), H=(1, 6)),
     mistakes=(
         Mistake(
             "Wh is used transposed: with row vectors the recurrent term is prev_h @ Wh.",
@@ -136,36 +115,19 @@ RNN_STEP_FORWARD = Check(
 # --- rnn_forward ----------------------------------------------------------------------
 
 
-def _forward_run(fns, i, out):
-    out["h"], _ = unpack(call(fns, "rnn_forward", i["x"], i["h0"], i["Wx"], i["Wh"], i["b"]), ("h", "cache"), "rnn_forward")
-
-
-def _forward_hidden(rng):
-    return random_cases(
-        rng, _seq_inputs, (np.float64, np.float64, np.float64, np.float32), N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6)
-    )
-
-
 def _no_carry(i):
     """Every step started from h0 instead of the previous step's state."""
     a = i["x"] @ i["Wx"] + (i["h0"] @ i["Wh"])[:, None, :] + i["b"]
     return {"h": np.tanh(a)}
 
 
-def _shifted_states(i):
-    """h[:, t] holds the state before step t: [h0, h_1, ..., h_{T-1}]."""
-    h, _ = rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])
-    return {"h": np.concatenate([i["h0"][:, None], h[:, :-1]], axis=1)}
+def _states(i):
+    return rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])[0]
 
 
 RNN_FORWARD = Check(
     name="rnn_forward",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("rnn_forward",),
-    outputs={"h": "N T H"},
-    run=_forward_run,
-    reference=lambda i: {"h": rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])[0]},
+    reference=reference(rnn_forward),
     visible=(
         Case(
             "one_step",
@@ -186,7 +148,7 @@ RNN_FORWARD = Check(
             lambda rng: _seq_inputs(rng, 2, 4, 3, 5),
         ),
     ),
-    hidden=_forward_hidden,
+    hidden=lambda rng: random_cases(rng, _seq_inputs, N=(1, 4), T=(1, 7), D=(1, 5), H=(1, 6)),
     mistakes=(
         Mistake(
             "Every step started from h0: pass the state each step produces on to the next step.",
@@ -195,7 +157,7 @@ RNN_FORWARD = Check(
         Mistake(
             "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
             "and the last state is included.",
-            _shifted_states,
+            lambda i: shifted_states(_states(i), i["h0"]),
         ),
         Mistake(
             "Wh is used transposed: with row vectors the recurrent term is h_{t-1} @ Wh.",
@@ -208,19 +170,9 @@ RNN_FORWARD = Check(
 # --- rnn_step_backward ----------------------------------------------------------------
 
 
-def _step_backward_run(fns, i, out):
-    out["next_h"], cache = unpack(
-        call(fns, "rnn_step_forward", i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"]),
-        ("next_h", "cache"),
-        "rnn_step_forward",
-    )
-    grads = unpack(call(fns, "rnn_step_backward", i["dnext_h"], cache), STEP_GRADS, "rnn_step_backward")
-    out.update(zip(STEP_GRADS, grads))
-
-
-def _step_backward_reference(i):
-    next_h, cache = rnn_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])
-    return {"next_h": next_h, **dict(zip(STEP_GRADS, rnn_step_backward(i["dnext_h"], cache)))}
+def _step_cache(i):
+    """What the step's cache (:data:`~rnncourse.checks.calls.rnn.STEP_CACHE`) holds besides its inputs: ``next_h``."""
+    return {"next_h": rnn_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])[0]}
 
 
 def _step_grads_from_da(i, da, Wh_back=None):
@@ -240,45 +192,23 @@ def _step_da(i):
     return i["dnext_h"] * (1 - next_h**2)
 
 
-def _with_dnext_h(inputs, rng, dtype=np.float64):
-    N, H = inputs["prev_h"].shape
-    inputs["dnext_h"] = rng.standard_normal((N, H)).astype(dtype)
-    return inputs
-
-
-def _step_backward_hidden(rng):
-    def make(rng, dtype, **dims):
-        return _with_dnext_h(_step_inputs(rng, dtype=dtype, **dims), rng, dtype)
-
-    return random_cases(
-        rng, make, (np.float64, np.float64, np.float64, np.float32), N=(1, 5), D=(1, 6), H=(1, 6)
-    )
+_step_backward_inputs = step_backward_inputs(_step_inputs)
 
 
 RNN_STEP_BACKWARD = Check(
     name="rnn_step_backward",
-    assignment=ASSIGNMENT,
-    points=4,
-    functions=("rnn_step_forward", "rnn_step_backward"),
-    outputs={"next_h": "N H", "dx": "N D", "dprev_h": "N H", "dWx": "D H", "dWh": "H H", "db": "H"},
-    forward=("next_h",),
-    run=_step_backward_run,
-    reference=_step_backward_reference,
+    reference=reference(rnn_step_forward, rnn_step_backward),
+    given=_step_cache,
     visible=(
-        Case(
-            "small",
-            "N=2, D=3, H=4",
-            "",
-            lambda rng: _with_dnext_h(_step_inputs(rng, 2, 3, 4), rng),
-        ),
+        Case("small", "N=2, D=3, H=4", "", lambda rng: _step_backward_inputs(rng, 2, 3, 4)),
         Case(
             "saturated",
             "N=3, D=2, H=4, large inputs (tanh saturated)",
             "",
-            lambda rng: _with_dnext_h(_step_inputs(rng, 3, 2, 4, scale=4.0), rng),
+            lambda rng: _step_backward_inputs(rng, 3, 2, 4, scale=4.0),
         ),
     ),
-    hidden=_step_backward_hidden,
+    hidden=lambda rng: random_cases(rng, _step_backward_inputs, N=(1, 5), D=(1, 6), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: check da, the gradient of the pre-activation a = x Wx + prev_h Wh + b, first.",
         "dx": "dx = da Wx^T.",
@@ -319,15 +249,9 @@ RNN_STEP_BACKWARD = Check(
 # --- rnn_backward ---------------------------------------------------------------------
 
 
-def _backward_run(fns, i, out):
-    out["h"], cache = unpack(call(fns, "rnn_forward", i["x"], i["h0"], i["Wx"], i["Wh"], i["b"]), ("h", "cache"), "rnn_forward")
-    grads = unpack(call(fns, "rnn_backward", i["dh"], cache), SEQ_GRADS, "rnn_backward")
-    out.update(zip(SEQ_GRADS, grads))
-
-
-def _backward_reference(i):
-    h, cache = rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])
-    return {"h": h, **dict(zip(SEQ_GRADS, rnn_backward(i["dh"], cache)))}
+def _sequence_cache(i):
+    """What the sequence's cache (:data:`~rnncourse.checks.calls.rnn.SEQUENCE_CACHE`) holds besides its inputs: ``h``."""
+    return {"h": _states(i)}
 
 
 def _bptt_variant(i, *, carry=True, carry_after_derivative=False, dWh_state="previous", forwards=False):
@@ -338,9 +262,9 @@ def _bptt_variant(i, *, carry=True, carry_after_derivative=False, dWh_state="pre
     multiplies h_t instead of h_{t-1}; forwards: the loop runs t = 0..T-1.
     """
     x, h0, Wx, Wh, dh = i["x"], i["h0"], i["Wx"], i["Wh"], i["dh"]
-    h, _ = rnn_forward(x, h0, Wx, Wh, i["b"])
-    N, T, D = x.shape
-    prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    h = _states(i)
+    T = x.shape[1]
+    prev = previous_states(h0, h)
     dx, dWx, dWh = np.zeros_like(x), np.zeros_like(Wx), np.zeros_like(Wh)
     db, carried = np.zeros_like(i["b"]), np.zeros_like(h0)
     for t in range(T) if forwards else reversed(range(T)):
@@ -356,57 +280,34 @@ def _bptt_variant(i, *, carry=True, carry_after_derivative=False, dWh_state="pre
     return {"dx": dx, "dh0": carried, "dWx": dWx, "dWh": dWh, "db": db}
 
 
-def _with_dh(inputs, rng, dtype=np.float64, only=None):
-    N, T, _ = inputs["x"].shape
-    H = inputs["h0"].shape[1]
-    dh = rng.standard_normal((N, T, H))
-    if only is not None:
-        keep = np.zeros(T, bool)
-        keep[only] = True
-        dh[:, ~keep] = 0
-    inputs["dh"] = dh.astype(dtype)
-    return inputs
-
-
-def _backward_hidden(rng):
-    def make(rng, dtype, **dims):
-        return _with_dh(_seq_inputs(rng, dtype=dtype, **dims), rng, dtype)
-
-    return random_cases(
-        rng, make, (np.float64, np.float64, np.float64, np.float32), N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)
-    )
+_backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
 RNN_BACKWARD = Check(
     name="rnn_backward",
-    assignment=ASSIGNMENT,
-    points=6,
-    functions=("rnn_forward", "rnn_backward"),
-    outputs={"h": "N T H", "dx": "N T D", "dh0": "N H", "dWx": "D H", "dWh": "H H", "db": "H"},
-    forward=("h",),
-    run=_backward_run,
-    reference=_backward_reference,
+    reference=reference(rnn_forward, rnn_backward),
+    given=_sequence_cache,
     visible=(
         Case(
             "one_step",
             "one time step (T = 1)",
             "With T = 1 this is one step backward, as in rnn_step_backward with dnext_h = dh[:, 0].",
-            lambda rng: _with_dh(_seq_inputs(rng, 2, 1, 3, 5), rng),
+            lambda rng: _backward_inputs(rng, 2, 1, 3, 5),
         ),
         Case(
             "last_loss_only",
             "a loss on the last state only (dh[:, t] = 0 for t < T-1), T = 4",
             "The gradient of the last state must flow back through every step, down to dh0.",
-            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 5), rng, only=[3]),
+            lambda rng: _backward_inputs(rng, 2, 4, 3, 5, only=[3]),
         ),
         Case(
             "every_step",
             "a loss at every step, N=2, T=4, D=3, H=5",
             "h_t gets gradient from the loss at t (dh[:, t]) and from step t+1: add both before the tanh derivative.",
-            lambda rng: _with_dh(_seq_inputs(rng, 2, 4, 3, 5), rng),
+            lambda rng: _backward_inputs(rng, 2, 4, 3, 5),
         ),
     ),
-    hidden=_backward_hidden,
+    hidden=lambda rng: random_cases(rng, _backward_inputs, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: check da_t = (dh[:, t] + the gradient from step t+1) * (1 - h_t**2) first.",
         "dWh": "Step t multiplies h_{t-1} (h0 at t = 0) by Wh, so dWh sums h_{t-1}^T da_t.",
@@ -436,8 +337,3 @@ RNN_BACKWARD = Check(
 
 
 CHECKS = (RNN_STEP_FORWARD, RNN_FORWARD, RNN_STEP_BACKWARD, RNN_BACKWARD)
-
-WRITTEN = (
-    Written("q_gradcheck", ASSIGNMENT, 2, "what the gradient check of one's own functions showed, and why float64"),
-    Written("q_parameter_sharing", ASSIGNMENT, 2, "parameters of an RNN against a window MLP as T grows"),
-)

@@ -1,7 +1,9 @@
-"""Checks of assignment 01, sequence modeling: one-hot, embeddings, perplexity.
+"""Checks of assignment 01, sequence modeling: one-hot, embeddings, perplexity (the trusted side).
 
 The learner writes ``one_hot(idx, V)``, ``embedding_forward(idx, W)``,
-``embedding_backward(dout, cache)`` and ``perplexity(probs, y)``. The
+``embedding_backward(dout, cache)`` and ``perplexity(probs, y)`` (how they are
+called: :mod:`rnncourse.checks.calls.sequence_modeling`; the cache of an
+embedding is its two inputs, ``(idx, W)``, so its backward's case holds them). The
 references are :func:`rnncourse.numpy.embedding_forward` and
 :func:`~rnncourse.numpy.embedding_backward` (a one-hot encoding is the
 embedding whose matrix is the identity) and
@@ -13,16 +15,12 @@ import numpy as np
 
 from rnncourse.numpy import embedding_backward, embedding_forward, temporal_softmax_loss
 
-from ._core import Case, Check, Mistake, Written, call, describe, random_cases, random_dims, unpack
+from ._core import Case, Check, Mistake, describe, random_cases, random_dims
 
-ASSIGNMENT = "01_sequence_modeling"
+THREE = (np.float64, np.float64, np.float32)  # the dtypes of most hidden cases here
 
 
 # --- one_hot --------------------------------------------------------------------------
-
-
-def _one_hot_run(fns, i, out):
-    out["out"] = call(fns, "one_hot", i["idx"], int(i["V"]))
 
 
 def _one_hot_reference(i):
@@ -45,11 +43,6 @@ def _one_hot_hidden(rng):
 
 ONE_HOT = Check(
     name="one_hot",
-    assignment=ASSIGNMENT,
-    points=2,
-    functions=("one_hot",),
-    outputs={"out": "N T V"},
-    run=_one_hot_run,
     reference=_one_hot_reference,
     visible=(
         Case(
@@ -79,27 +72,16 @@ ONE_HOT = Check(
 # --- embedding_forward ----------------------------------------------------------------
 
 
-def _embedding_forward_run(fns, i, out):
-    out["out"], _ = unpack(call(fns, "embedding_forward", i["idx"], i["W"]), ("out", "cache"), "embedding_forward")
-
-
 def _embedding_inputs(rng, N, T, V, D, dtype=np.float64, high=None):
     return {"idx": _ids(rng, N, T, V, high), "W": rng.standard_normal((V, D)).astype(dtype)}
 
 
 def _embedding_hidden(rng):
-    return random_cases(
-        rng, _embedding_inputs, (np.float64, np.float64, np.float32), N=(1, 4), T=(1, 6), V=(2, 10), D=(1, 6)
-    )
+    return random_cases(rng, _embedding_inputs, THREE, N=(1, 4), T=(1, 6), V=(2, 10), D=(1, 6))
 
 
 EMBEDDING_FORWARD = Check(
     name="embedding_forward",
-    assignment=ASSIGNMENT,
-    points=2,
-    functions=("embedding_forward",),
-    outputs={"out": "N T D"},
-    run=_embedding_forward_run,
     reference=lambda i: {"out": embedding_forward(i["idx"], i["W"])[0]},
     visible=(
         Case(
@@ -122,14 +104,9 @@ EMBEDDING_FORWARD = Check(
 # --- embedding_backward ---------------------------------------------------------------
 
 
-def _embedding_backward_run(fns, i, out):
-    out["out"], cache = unpack(call(fns, "embedding_forward", i["idx"], i["W"]), ("out", "cache"), "embedding_forward")
-    out["dW"] = call(fns, "embedding_backward", i["dout"], cache)
-
-
 def _embedding_backward_reference(i):
-    out, cache = embedding_forward(i["idx"], i["W"])
-    return {"out": out, "dW": embedding_backward(i["dout"], cache)}
+    _, cache = embedding_forward(i["idx"], i["W"])
+    return {"dW": embedding_backward(i["dout"], cache)}
 
 
 def _assign_instead_of_add(i):
@@ -158,19 +135,12 @@ def _embedding_backward_inputs(rng, N, T, V, D, dtype=np.float64, idx=None):
 
 
 def _embedding_backward_hidden(rng):
-    return random_cases(
-        rng, _embedding_backward_inputs, (np.float64, np.float64, np.float32), N=(2, 4), T=(2, 6), V=(2, 6), D=(1, 5)
-    )  # small V: ids repeat
+    # small V: ids repeat
+    return random_cases(rng, _embedding_backward_inputs, THREE, N=(2, 4), T=(2, 6), V=(2, 6), D=(1, 5))
 
 
 EMBEDDING_BACKWARD = Check(
     name="embedding_backward",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("embedding_forward", "embedding_backward"),
-    outputs={"out": "N T D", "dW": "V D"},
-    forward=("out",),
-    run=_embedding_backward_run,
     reference=_embedding_backward_reference,
     visible=(
         Case(
@@ -202,10 +172,6 @@ EMBEDDING_BACKWARD = Check(
 
 
 # --- perplexity -----------------------------------------------------------------------
-
-
-def _perplexity_run(fns, i, out):
-    out["perplexity"] = call(fns, "perplexity", i["probs"], i["y"])
 
 
 def _perplexity_reference(i):
@@ -242,18 +208,11 @@ def _perfect(rng):
 
 
 def _perplexity_hidden(rng):
-    return random_cases(
-        rng, _perplexity_inputs, (np.float64, np.float64, np.float32), N=(1, 4), T=(2, 7), V=(2, 9)
-    )
+    return random_cases(rng, _perplexity_inputs, THREE, N=(1, 4), T=(2, 7), V=(2, 9))
 
 
 PERPLEXITY = Check(
     name="perplexity",
-    assignment=ASSIGNMENT,
-    points=3,
-    functions=("perplexity",),
-    outputs={"perplexity": ""},
-    run=_perplexity_run,
     reference=_perplexity_reference,
     visible=(
         Case(
@@ -310,8 +269,3 @@ PERPLEXITY = Check(
 
 
 CHECKS = (ONE_HOT, EMBEDDING_FORWARD, EMBEDDING_BACKWARD, PERPLEXITY)
-
-WRITTEN = (
-    Written("q_task_shapes", ASSIGNMENT, 3, "shapes of the arrays in four sequence tasks"),
-    Written("q_one_hot_vs_embedding", ASSIGNMENT, 2, "one-hot against a learned embedding for words"),
-)

@@ -379,9 +379,13 @@ class Sandbox:
         for host, inside in self._binds:
             args += ["--ro-bind", host, inside]
         args += ["--ro-bind", self.package_dir, PACKAGE_MOUNT]
+        # The package folder's top-level packages (rnncourse, and the stand-ins of modules an
+        # assignment may not use, such as torch) cover those of the same name in site-packages.
+        covers = [p.name for p in Path(self.package_dir).iterdir() if (p / "__init__.py").is_file()]
         for host, inside in self._sites:
-            if (host / "rnncourse").is_dir():  # an installed copy of the course's package: cover it
-                args += ["--ro-bind", f"{self.package_dir}/rnncourse", f"{inside}/rnncourse"]
+            for name in sorted(covers):
+                if (host / name).is_dir():
+                    args += ["--ro-bind", f"{self.package_dir}/{name}", f"{inside}/{name}"]
         for key, value in env.items():
             args += ["--setenv", key, value]
         args += ["--chdir", "/tmp"]

@@ -1,31 +1,35 @@
-"""The package the sandbox sees: a copy of ``rnncourse`` without the course's answers to the assignment.
+"""The package the sandbox sees: ``rnncourse`` stripped down to what one assignment's notebook needs.
 
-A submission that calls the course's own implementation of a function it was
-asked to write must earn nothing for it. The sandbox therefore never sees the
-editable source tree: it imports a copy built here, in which these raise
-``NotImplementedError`` (their docstrings stay: they are the specification
-the learner also has):
+An allow-list, not a deny-list. A submission that computes an assigned
+function with another model of the course must earn nothing for it, so the
+sandbox holds only:
 
-1. every top-level function, in any module, whose name is one the assignment
-   asks for (the ``functions`` of its checks), wherever it is defined
-   (``rnncourse.numpy.rnn.rnn_forward``, ``rnncourse.checks.applications.pad_sequences``);
-2. in a check module (``rnncourse/checks/<topic>.py``): the functions its
-   ``REFERENCES`` dict declares as right answers, and the trusted fields of
-   every ``Check(...)`` (``reference``, ``mistakes``, ``precheck``, ``visible``,
-   ``hidden``), replaced by inert values: the sandbox runs only a check's
-   ``run``, on cases that come from outside;
-3. the course's PyTorch twins of those functions (``TORCH_TWINS``): every
-   method of ``rnncourse.torch``'s ``RNN``, ``RNNCell`` and their autograd
-   function when the assignment asks for ``rnn_*``, and so on;
-4. every private helper (``_name``) that only stripped code used: what is
-   left reachable from the module's public functions, its classes, its
-   module-level statements and the names other modules import from it stays.
+1. what runs the learner's code: the runner (:mod:`rnncourse.grader.runner`,
+   with what it imports) and the sandbox side of the checks,
+   :mod:`rnncourse.checks.calls`, all of it (how each check calls the
+   learner's function; no reference, case, known mistake or judge: the
+   trusted side of :mod:`rnncourse.checks` stays out, and there ``check``
+   only prints a line);
+2. what the assignment's notebook may import, as its module in
+   :mod:`rnncourse.checks.calls` declares (``NEEDS``): for 02_rnn,
+   ``gradcheck`` and ``rel_error`` from :mod:`rnncourse.numpy`, so its
+   ``gradcheck`` module and nothing of the RNN;
+3. the modules of :mod:`rnncourse` those two import, found by reading their
+   import statements (a module's ``from .rnn import rnn_forward`` brings
+   ``rnn``). A package's ``__init__`` comes in reduced: it keeps the import
+   statements of its submodules that are there, and ``__all__`` what they
+   give.
 
-So the helpers an assignment gives (``sigmoid``, ``gradcheck``,
-``CharRNN`` in 07, the data helpers of ``rnncourse.checks.applications``)
-keep working, and calling ``rnncourse.numpy.rnn_forward``,
-``get_check("rnn_forward").reference``, ``rnncourse.numpy.stacked_rnn_forward``
-(which calls ``rnn_forward``) or ``rnncourse.torch.RNN`` in 02 earns nothing.
+The build fails (:class:`StripError`) when a module that would be copied
+defines a function or a class named like one the assignment asks for, when
+the trusted side of the checks would be copied, and when a name the
+notebook imports does not exist. PyTorch: an assignment whose ``NEEDS`` does
+not list ``torch`` gets, at the top of the package folder, stand-ins for
+``torch`` and its companions that raise ``ModuleNotFoundError``; the sandbox
+covers the real ones in ``site-packages`` with them. Python runs the
+package's ``sitecustomize.py`` at start-up; it installs the assignment's
+import rule (:mod:`rnncourse.grader.imports`), so that an import outside the
+list fails with a message that names the allowed modules.
 
 The copy is compiled to bytecode (the sandbox mounts it read-only) with file
 names as the sandbox sees them.
@@ -34,224 +38,256 @@ names as the sandbox sees them.
 import ast
 import compileall
 import importlib
+import importlib.util
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+
+from .imports import message
 
 PACKAGE = Path(__file__).resolve().parents[1]  # the rnncourse package directory
 
-# Prefix of an assigned function -> the classes and functions of rnncourse.torch that compute the same.
-TORCH_TWINS = {
-    "rnn_": ("RNN", "RNNCell", "RNNLayer"),
-    "lstm_": ("LSTM", "LSTMCell", "LSTMLayer"),
-    "gru_": ("GRU", "GRUCell", "GRULayer"),
-    "masked_softmax_": ("masked_softmax",),
-    "attention_": ("Attention", "DotProductAttention", "ScaledDotProductAttention", "AdditiveAttention", "make_attention"),
-    "additive_scores_": ("AdditiveAttention",),
-}
+RUNNER = ("rnncourse.grader.runner", "rnncourse.grader.imports")
+"""What runs the learner's code in the sandbox, whatever the assignment."""
 
-_CHECK_FIELDS_REPLACED = {
-    "reference": "_grading_only",
-    "precheck": "None",
-    "mistakes": "()",
-    "visible": "()",
-    "hidden": "_grading_only",
-}
-_GRADING_ONLY = '''
+SANDBOX_SIDE = "rnncourse.checks.calls"
+"""The sandbox side of the checks; the other modules of :mod:`rnncourse.checks` are trusted."""
 
-def _grading_only(*args, **kwargs):
-    raise NotImplementedError("this part of the check runs only on the grader's side")
-'''
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+TORCH_FAMILY = ("torch", "functorch", "torchgen", "triton")
+"""Top-level modules that stand in for PyTorch: hidden together when an assignment does not use it."""
+
+__all__ = ["SandboxPackage", "StripError", "build", "plan", "assigned_functions"]
 
 
 class StripError(RuntimeError):
-    """An assigned function could not be removed from the copy (a grader or course bug)."""
+    """The package for an assignment cannot be built as declared (a course bug, not a submission's)."""
 
 
-def unavailable_message(module, name):
-    return f"{module}.{name} is not available while grading: the assignment asks you to write it"
+@dataclass(frozen=True)
+class SandboxPackage:
+    """What :func:`build` put in the package folder, for one assignment.
 
-
-def _helper_message(module, name):
-    return f"{module}.{name} is not available while grading: only the course's answers used it"
-
-
-def _grader_side_message(module, name):
-    return f"{module}.{name} runs only on the grader's side"
-
-
-def _raise(message):
-    return ast.parse(f"raise NotImplementedError({message!r})").body
-
-
-def _docstring(node):
-    return node.body[:1] if ast.get_docstring(node) is not None else []
-
-
-def strip_functions(tree, names, module, message=unavailable_message):
-    """Replace, in place, the body of every top-level function of ``tree`` named in ``names``.
-
-    The body becomes ``raise NotImplementedError(message(module, name))``;
-    the docstring stays. Returns the names stripped.
+    ``modules``: the modules of :mod:`rnncourse` copied, sorted.
+    ``hidden``: the top-level modules replaced by stand-ins that raise
+    (the sandbox must cover them in ``site-packages`` with the folder's).
+    ``libraries``: the third-party modules the notebook may import.
+    ``allowed``: the list as the messages state it.
     """
-    stripped = []
-    for node in tree.body:
-        if isinstance(node, _FUNCTIONS) and node.name in names:
-            node.body = _docstring(node) + _raise(message(module, node.name))
-            stripped.append(node.name)
-    return stripped
 
-
-def strip_classes(tree, names, module, message=unavailable_message):
-    """Make every method of the top-level classes named in ``names`` raise (construction included)."""
-    stripped = []
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name in names:
-            for item in node.body:
-                if isinstance(item, _FUNCTIONS):
-                    item.body = _docstring(item) + _raise(message(module, node.name))
-            stripped.append(node.name)
-    return stripped
-
-
-def _names_used(node):
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
-def _is_check_call(node):
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Check"
-
-
-def _declared_references(tree):
-    """The function names a check module's ``REFERENCES = {name: function}`` holds."""
-    names = set()
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "REFERENCES" for t in node.targets):
-            if isinstance(node.value, ast.Dict):
-                names |= {v.id for v in node.value.values if isinstance(v, ast.Name)}
-    return names
-
-
-def strip_private_helpers(tree, module, roots=(), message=_helper_message):
-    """Strip the private top-level functions nothing kept can reach (after the other stripping)."""
-    functions = {n.name: n for n in tree.body if isinstance(n, _FUNCTIONS)}
-    reached = set(roots)
-    for node in tree.body:
-        if isinstance(node, _FUNCTIONS):
-            if not node.name.startswith("_"):
-                reached.add(node.name)
-        else:
-            reached |= _names_used(node)
-    todo = [n for n in reached if n in functions]
-    while todo:
-        for name in _names_used(functions[todo.pop()]):
-            if name in functions and name not in reached:
-                reached.add(name)
-                todo.append(name)
-    unreached = {n for n in functions if n.startswith("_") and n not in reached}
-    return strip_functions(tree, unreached, module, message)
-
-
-def strip_check_module(tree, module, assigned=(), roots=()):
-    """A check module keeps only what the sandbox runs (see the module docstring)."""
-    for call in [n for n in ast.walk(tree) if _is_check_call(n)]:
-        for kw in call.keywords:
-            if kw.arg in _CHECK_FIELDS_REPLACED:
-                kw.value = ast.parse(_CHECK_FIELDS_REPLACED[kw.arg], mode="eval").body
-    stripped = strip_functions(tree, set(assigned), module)
-    strip_functions(tree, _declared_references(tree) - set(assigned), module, _grader_side_message)
-    strip_private_helpers(tree, module, roots, _grader_side_message)
-    tree.body[1:1] = ast.parse(_GRADING_ONLY).body  # after the docstring; before any use
-    return stripped
+    assignment: str
+    modules: tuple
+    hidden: tuple
+    libraries: tuple
+    allowed: str
 
 
 def assigned_functions(assignment):
     """The names of the functions ``assignment`` asks the learner to write."""
-    from rnncourse.checks import checks_of
+    from rnncourse.checks.calls import calls_of
 
-    return sorted({f for c in checks_of(assignment) for f in c.functions})
-
-
-def torch_twins(names):
-    """The names in rnncourse.torch that compute what the functions ``names`` compute."""
-    return sorted({twin for prefix, twins in TORCH_TWINS.items() if any(n.startswith(prefix) for n in names) for twin in twins})
+    return sorted({c.name for c in calls_of(assignment)})
 
 
-def _module_name(path, dest):
-    rel = path.relative_to(dest).with_suffix("")
-    return ".".join(rel.parts).removesuffix(".__init__"), path.name == "__init__.py"
+# --- which modules -----------------------------------------------------------------------
 
 
-def _imported_names(modules):
-    """module -> the names other modules of the package import from it (``from .rnn import _helper``)."""
-    imported = {m: set() for m in modules}
-    for module, (_, tree, is_package) in modules.items():
-        package = module if is_package else module.rpartition(".")[0]
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.ImportFrom):
-                continue
+def _source(module):
+    """``(path, is_package)`` of a module of rnncourse in the source tree, or None."""
+    rel = Path(*module.split(".")[1:])
+    if (PACKAGE / rel / "__init__.py").is_file():
+        return PACKAGE / rel / "__init__.py", True
+    if (PACKAGE / rel).with_suffix(".py").is_file():
+        return (PACKAGE / rel).with_suffix(".py"), False
+    return None
+
+
+def _exists(module):
+    return module == "rnncourse" or (module.startswith("rnncourse.") and _source(module) is not None)
+
+
+def _trusted(module):
+    """The trusted side of the checks (cases, references, known mistakes): never in the sandbox."""
+    return module.startswith("rnncourse.checks.") and not (module == SANDBOX_SIDE or module.startswith(SANDBOX_SIDE + "."))
+
+
+def _defining_module(package, name):
+    """The module of rnncourse that ``from package import name`` brings: a submodule, or where ``name`` lives."""
+    if _exists(f"{package}.{name}"):
+        return f"{package}.{name}"
+    mod = importlib.import_module(package)
+    if not hasattr(mod, name):
+        raise StripError(f"{package} has no {name}")
+    obj = getattr(mod, name)
+    defined_in = getattr(obj, "__module__", None)
+    if isinstance(defined_in, str) and _exists(defined_in) and not isinstance(obj, type(mod)):
+        return defined_in
+    for sub_name, sub in vars(mod).items():  # a constant: the submodule whose namespace holds it
+        if isinstance(sub, type(mod)) and sub.__name__.startswith(package + ".") and vars(sub).get(name) is obj:
+            return sub.__name__
+    return package
+
+
+def _imports(module, tree, is_package):
+    """The rnncourse modules ``module``'s import statements bring, anywhere in the file.
+
+    A package's imports of its own submodules are left out: a submodule
+    comes in only when something else needs it (the ``__init__`` is reduced).
+    """
+    package = module if is_package else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("rnncourse")}
+        elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 source = f"{base}.{node.module}" if node.module else base
             else:
                 source = node.module or ""
-            if source in imported:
-                imported[source] |= {alias.name for alias in node.names}
-    return imported
+            if not source.startswith("rnncourse"):
+                continue
+            own = is_package and node.level == 1 and (source == module or source.startswith(module + "."))
+            if own:
+                continue
+            for alias in node.names:
+                found.add(_defining_module(source, alias.name) if alias.name != "*" else source)
+            found.add(source)
+    return found
+
+
+def plan(assignment):
+    """The modules of rnncourse the sandbox package of ``assignment`` holds, sorted."""
+    from rnncourse.checks.calls import needs_of
+
+    needs = needs_of(assignment)
+    side = PACKAGE / Path(*SANDBOX_SIDE.split(".")[1:])
+    todo = [*RUNNER, "rnncourse.checks", SANDBOX_SIDE, *(f"{SANDBOX_SIDE}.{p.stem}" for p in side.glob("[!_]*.py"))]
+    for module, names in needs.course.items():
+        if not _exists(module):
+            raise StripError(f"{assignment} declares that its notebook imports from {module}, which does not exist")
+        todo.append(module)
+        todo += [_defining_module(module, name) for name in names]
+    needed = set(needs.course) | {_defining_module(m, n) for m, names in needs.course.items() for n in names}
+    chosen = set()
+    while todo:
+        module = todo.pop()
+        if module in chosen or not _exists(module) or (_trusted(module) and module not in needed):
+            continue
+        chosen.add(module)
+        parts = module.split(".")
+        todo += [".".join(parts[:k]) for k in range(1, len(parts))]  # the packages above it
+        path, is_package = _source(module) if module != "rnncourse" else (PACKAGE / "__init__.py", True)
+        todo += _imports(module, ast.parse(path.read_text(encoding="utf-8")), is_package)
+    return sorted(chosen)
+
+
+# --- writing the copy --------------------------------------------------------------------
+
+
+_MISSING_NAMES = """
+from rnncourse.grader.imports import message as _message
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise ImportError(_message(f"{module}.{{name}}", {assignment!r}, {allowed!r}), name={module!r})
+"""
+
+
+def _reduce_init(tree, module, chosen, assignment, allowed):
+    """A package ``__init__`` keeps the top-level imports of its submodules that are in the copy.
+
+    ``__all__`` keeps the names that remain, and asking for one of the others
+    (``from rnncourse.numpy import rnn_forward`` in 02) raises ``ImportError``
+    with the assignment's list. Imports nested in ``try`` (the checks'
+    trusted side) stay as they are: they handle the absence themselves.
+    """
+    kept, dropped = [], set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            if f"{module}.{node.module}" not in chosen:
+                dropped |= {alias.asname or alias.name for alias in node.names}
+                continue
+        kept.append(node)
+    tree.body = kept
+    if dropped:
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+                if isinstance(node.value, (ast.List, ast.Tuple)):
+                    node.value.elts = [e for e in node.value.elts if not (isinstance(e, ast.Constant) and e.value in dropped)]
+        tree.body += ast.parse(_MISSING_NAMES.format(module=module, assignment=assignment, allowed=allowed)).body
+    return tree
+
+
+def _verify(assignment, chosen):
+    """No copied module defines what the assignment asks for, and the trusted side is not there."""
+    assigned = set(assigned_functions(assignment))
+    for module in chosen:
+        if _trusted(module) and not module.startswith("rnncourse.checks.char_lm"):
+            raise StripError(f"the trusted module {module} would be in the sandbox of {assignment}")
+        path = _source(module)[0] if module != "rnncourse" else PACKAGE / "__init__.py"
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in assigned:
+                raise StripError(
+                    f"{module} defines {node.name}, which {assignment} asks the learner to write, and the "
+                    "notebook's imports need that module: the sandbox would hold the course's answer"
+                )
+
+
+_STAND_IN = '''"""{name} is not in the grader's sandbox for {assignment} (written by rnncourse.grader.strip)."""
+
+raise ModuleNotFoundError({message!r}, name={name!r})
+'''
+
+_SITECUSTOMIZE = '''"""Python runs this at start-up in the grader's sandbox for {assignment} (written by rnncourse.grader.strip)."""
+
+from rnncourse.grader.imports import install
+
+install({assignment!r}, {libraries!r}, {course!r}, {allowed!r})
+'''
 
 
 def build(assignment, dest, *, mount_point):
-    """Write the stripped copy of the package for ``assignment`` to ``dest/rnncourse``.
+    """Write the sandbox's package for ``assignment`` into ``dest``: ``dest/rnncourse``, and more.
 
-    ``mount_point`` is where the sandbox will see ``dest`` (bytecode carries
-    file names). Returns the assigned functions that were found and stripped.
-    Raises :class:`~rnncourse.grader.strip.StripError` when an assigned function that
-    :mod:`rnncourse.numpy` exports was not found as a plain ``def``.
+    ``dest`` then holds ``rnncourse/`` (the modules of :func:`plan`, package
+    ``__init__`` files reduced), ``sitecustomize.py`` (the import rule) and,
+    when the assignment does not use PyTorch, stand-ins for
+    :data:`TORCH_FAMILY`. ``mount_point`` is where the sandbox will see
+    ``dest`` (bytecode carries file names). Returns a :class:`SandboxPackage`;
+    raises :class:`StripError` when the package cannot be built as declared.
     """
-    names = set(assigned_functions(assignment))
-    twins = set(torch_twins(names))
+    from rnncourse.checks.calls import needs_of
+
+    needs = needs_of(assignment)
+    chosen = plan(assignment)
+    _verify(assignment, chosen)
     dest = Path(dest)
-    target = dest / "rnncourse"
-    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "tests"))
-    modules = {}
-    for path in sorted(target.rglob("*.py")):
-        module, is_package = _module_name(path, dest)
-        if not module.startswith("rnncourse.grader"):
-            modules[module] = (path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path)), is_package)
-    imported = _imported_names(modules)
-    stripped = {}
-    for module, (path, tree, _) in modules.items():
-        if module.startswith("rnncourse.checks.") and module != "rnncourse.checks._core":
-            done = strip_check_module(tree, module, names, imported[module])
+    allowed = needs.describe()
+    for module in chosen:
+        src, is_package = _source(module) if module != "rnncourse" else (PACKAGE / "__init__.py", True)
+        target = dest / src.relative_to(PACKAGE.parent)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if is_package:
+            tree = _reduce_init(ast.parse(src.read_text(encoding="utf-8")), module, set(chosen), assignment, allowed)
+            target.write_text(ast.unparse(ast.fix_missing_locations(tree)) + "\n", encoding="utf-8")
         else:
-            done = strip_functions(tree, names, module)
-            if module.startswith("rnncourse.torch"):
-                strip_classes(tree, twins, module)
-                strip_functions(tree, twins, module)
-            strip_private_helpers(tree, module, imported[module])
-        for name in done:
-            stripped[name] = module
-        path.write_text(ast.unparse(ast.fix_missing_locations(tree)) + "\n", encoding="utf-8")
-    _verify(names, stripped)
-    compileall.compile_dir(str(target), ddir=f"{mount_point}/rnncourse", quiet=1, workers=1)
-    for root, dirs, files in os.walk(dest):
+            shutil.copyfile(src, target)
+    hidden = () if "torch" in needs.libraries else TORCH_FAMILY
+    for name in hidden:
+        (dest / name).mkdir()
+        (dest / name / "__init__.py").write_text(
+            _STAND_IN.format(name=name, assignment=assignment, message=message(name, assignment, allowed)), encoding="utf-8"
+        )
+    (dest / "sitecustomize.py").write_text(
+        _SITECUSTOMIZE.format(assignment=assignment, libraries=tuple(needs.libraries), course=tuple(chosen), allowed=allowed),
+        encoding="utf-8",
+    )
+    compileall.compile_dir(str(dest), ddir=str(mount_point), quiet=1, workers=1)
+    for root, _, files in os.walk(dest):
         os.chmod(root, 0o755)
         for f in files:
             os.chmod(os.path.join(root, f), 0o644)
-    return sorted(stripped)
-
-
-def _verify(names, stripped):
-    """Every assigned function the real rnncourse.numpy exports must have been stripped where it is defined."""
-    reference = importlib.import_module("rnncourse.numpy")
-    for name in sorted(names):
-        fn = getattr(reference, name, None)
-        if fn is None:
-            continue  # not part of rnncourse.numpy (one_hot, perplexity): nothing there to hide
-        module = getattr(fn, "__module__", None)
-        if stripped.get(name) != module:
-            raise StripError(
-                f"rnncourse.numpy.{name} (defined in {module}) was not found as a top-level def; "
-                "the sandbox would see the course's implementation"
-            )
+    return SandboxPackage(assignment, tuple(chosen), hidden, tuple(needs.libraries), allowed)

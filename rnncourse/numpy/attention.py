@@ -320,7 +320,8 @@ def masked_softmax_forward(scores, lengths=None):
     Returns
     -------
     weights : ndarray (N, Tq, Tk): each row sums to 1 (0 for an empty sequence).
-    cache : what :func:`masked_softmax_backward` needs.
+    cache : ``(weights,)``, what :func:`masked_softmax_backward` needs (the
+        layout the exercise of chapter 6 states).
     """
     scores = float_array("scores", scores)
     N, _, Tk = dims("scores", scores, "N Tq Tk")
@@ -381,7 +382,13 @@ def attention_forward(q, k, v, lengths=None, score="scaled_dot", params=None):
     -------
     context : ndarray (N, Tq, Dv).
     weights : ndarray (N, Tq, Tk), the attention weights ``alpha`` (to plot them).
-    cache : what :func:`attention_backward` needs.
+    cache : a tuple of arrays, what :func:`attention_backward` needs:
+        ``(q, k, v, weights)`` for ``score="scaled_dot"`` (the layout the
+        exercise of chapter 6 states: the scale ``1 / sqrt(Dk)`` follows from
+        ``k``); the other scores add what they need after these four:
+        ``(q, k, v, weights, scale)`` for ``"dot"`` (``scale``, a 0-d array,
+        is 1) and ``(q, k, v, weights, Wq, Wk, v_a, hidden)`` for
+        ``"additive"``, ``hidden`` the ``(N, Tq, Tk, A)`` activations.
     """
     if score not in ATTENTION_SCORES:
         raise ValueError(f"score is {score!r}; expected one of {', '.join(map(repr, ATTENTION_SCORES))}")
@@ -393,6 +400,7 @@ def attention_forward(q, k, v, lengths=None, score="scaled_dot", params=None):
     expect_shape("v", v, "N Tk Dv", (N, Tk, Dv))
     lengths = _check_lengths(lengths, N, Tk)
 
+    extra = ()
     if score == "additive":
         if params is None:
             raise ValueError("params is None; score='additive' needs params=dict(Wq=..., Wk=..., v_a=...)")
@@ -401,16 +409,18 @@ def attention_forward(q, k, v, lengths=None, score="scaled_dot", params=None):
             raise ValueError(f"params has keys {got}; expected a dict with keys ['Wk', 'Wq', 'v_a']")
         Wq, Wk, v_a = _check_additive_params(q, k, params["Wq"], params["Wk"], params["v_a"])
         scores, score_cache = _additive_scores(q, k, Wq, Wk, v_a)
+        extra = score_cache[2:]  # Wq, Wk, v_a, hidden
     else:
         if params is not None:
             raise ValueError(f"params is given with score={score!r}; only score='additive' has parameters")
         scale = 1.0 / math.sqrt(k.shape[2]) if score == "scaled_dot" else 1.0
-        scores, score_cache = _dot_scores(q, k, scale)
+        scores, _ = _dot_scores(q, k, scale)
+        if score == "dot":
+            extra = (np.array(scale),)
 
-    weights, softmax_cache = _masked_softmax(scores, lengths)
+    weights, _ = _masked_softmax(scores, lengths)
     context = weights @ v
-    cache = dict(score=score, score_cache=score_cache, softmax_cache=softmax_cache, v=v)
-    return context, weights, cache
+    return context, weights, (q, k, v, weights, *extra)
 
 
 def attention_backward(dcontext, cache, dweights=None):
@@ -429,7 +439,8 @@ def attention_backward(dcontext, cache, dweights=None):
     Parameters
     ----------
     dcontext : ndarray (N, Tq, Dv): gradient with respect to ``context``.
-    cache : from :func:`attention_forward`; not modified.
+    cache : from :func:`attention_forward`; not modified. Its length says the
+        score: 4 arrays scaled dot product, 5 dot product, 8 additive.
     dweights : ndarray (N, Tq, Tk), optional: gradient with respect to the
         returned ``weights``, for a loss that also reads them (an attention
         penalty, say). None means they enter the loss only through ``context``.
@@ -441,8 +452,11 @@ def attention_backward(dcontext, cache, dweights=None):
         ``"Wk"``, ``"v_a"``. A dict rather than a tuple because which
         gradients exist depends on the score.
     """
-    v = cache["v"]
-    (weights,) = cache["softmax_cache"]
+    q, k, v, weights, *extra = cache
+    if len(extra) not in (0, 1, 4):
+        raise ValueError(
+            f"cache holds {len(cache)} items; expected the 4, 5 or 8 arrays attention_forward returns"
+        )
     N, Tq, Tk = weights.shape
     dcontext = _check_grad("dcontext", dcontext, (N, Tq, v.shape[2]), "N Tq Dv")
 
@@ -450,10 +464,11 @@ def attention_backward(dcontext, cache, dweights=None):
     dalpha = dcontext @ v.transpose(0, 2, 1)
     if dweights is not None:
         dalpha = dalpha + _check_grad("dweights", dweights, (N, Tq, Tk), "N Tq Tk")
-    dscores = _masked_softmax_backward(dalpha, cache["softmax_cache"])
+    dscores = _masked_softmax_backward(dalpha, (weights,))
 
-    if cache["score"] == "additive":
-        dq, dk, dWq, dWk, dv_a = _additive_scores_backward(dscores, cache["score_cache"])
+    if len(extra) == 4:
+        dq, dk, dWq, dWk, dv_a = _additive_scores_backward(dscores, (q, k, *extra))
         return dict(q=dq, k=dk, v=dv, Wq=dWq, Wk=dWk, v_a=dv_a)
-    dq, dk = _dot_scores_backward(dscores, cache["score_cache"])
+    scale = float(extra[0]) if extra else 1.0 / math.sqrt(k.shape[2])
+    dq, dk = _dot_scores_backward(dscores, (q, k, scale))
     return dict(q=dq, k=dk, v=dv)

@@ -137,7 +137,9 @@ def embedding_forward(idx, W):
     Returns
     -------
     out : ndarray (N, T, D).
-    cache : what :func:`embedding_backward` needs.
+    cache : ``(idx, W)``, the two inputs: what :func:`embedding_backward`
+        needs (the ids, and ``W`` for its shape and dtype). The layout the
+        exercise of chapter 1 states.
 
     Raises
     ------
@@ -157,7 +159,7 @@ def embedding_forward(idx, W):
             f"idx holds {int(idx[where])} at {list(where)}; "
             f"expected integers in [0, V) = [0, {V})"
         )
-    return W[idx], (idx, W.shape, W.dtype)
+    return W[idx], (idx, W)
 
 
 def embedding_backward(dout, cache):
@@ -172,16 +174,17 @@ def embedding_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, T, D).
-    cache : from :func:`embedding_forward`; not modified.
+    cache : ``(idx, W)``, from :func:`embedding_forward`; not modified.
 
     Returns
     -------
     dW : ndarray (V, D). (The ids are integers: they have no gradient.)
     """
-    idx, (V, D), W_dtype = cache
+    idx, W = cache
+    V, D = W.shape
     dout = float_array("dout", dout)
     expect_shape("dout", dout, "N T D", idx.shape + (D,))
-    dW = np.zeros((V, D), dtype=np.result_type(dout.dtype, W_dtype))
+    dW = np.zeros((V, D), dtype=np.result_type(dout.dtype, W.dtype))
     # ``dW[idx] += dout`` would keep only one of repeated ids; add.at sums them all.
     np.add.at(dW, idx.ravel(), dout.reshape(-1, D))
     return dW

@@ -31,7 +31,7 @@ from nbclient import NotebookClient
 from nbgrader.utils import determine_grade
 
 from exercisetools import EXERCISES, ROOT, SOLUTIONS, load_script, nbgrader, notebook, read_notebook, source
-from rnncourse.checks import assignment_points, assignments, checks_of, written_of
+from rnncourse.checks import assignment_points, assignments, checks_of, needs_of, written_of
 
 SCRIPT = load_script()
 ASSIGNMENTS = SCRIPT.assignments(SOLUTIONS)
@@ -147,6 +147,50 @@ def test_notebooks_do_not_import_what_they_ask_for(assignment, folder):
         if cell["cell_type"] == "code":
             names = {name for _, name in _imported_names(source(cell))}
             assert not names & asked, f"{assignment} imports {names & asked} from rnncourse"
+
+
+def _imports_outside_a_guard(code):
+    """Top-level module names of the imports of ``code``, but those in a ``try`` that catches ImportError."""
+    tree = ast.parse(code)
+    guarded = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+            isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers
+        ):
+            guarded |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    names = set()
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("folder", [SOLUTIONS, EXERCISES], ids=["solutions", "exercises"])
+def test_the_notebook_states_what_it_may_import_and_imports_only_that(assignment, folder):
+    """What the grader's sandbox allows (the assignment's Needs) is what the notebook says, and all it uses."""
+    needs = needs_of(assignment)
+    cells = read_notebook(notebook(folder, assignment))["cells"]
+    header = source(cells[0])
+    assert "*What you may import*: the Python standard library" in " ".join(header.split()), header[:400]
+    for library in needs.libraries:
+        assert f"`{library}`" in header, library
+    [imports] = [c for c in cells if nbgrader(c).get("grade_id") == "imports"]
+    course = {}
+    for node in ast.walk(ast.parse(source(imports))):
+        if isinstance(node, ast.ImportFrom) and node.module.startswith("rnncourse"):
+            course.setdefault(node.module, set()).update(a.name for a in node.names)
+    assert course == {"rnncourse.checks": {"assignment_points", "check"}, **{m: set(n) for m, n in needs.course.items()}}
+    allowed = set(needs.libraries) | set(course)
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            for name in _imports_outside_a_guard(source(cell)):
+                top = name.partition(".")[0]
+                assert top in sys.stdlib_module_names or top in needs.libraries or name in allowed, (assignment, name)
 
 
 def test_the_import_scan_sees_imports():

@@ -6,6 +6,7 @@ the hidden set, judge any malformed output without crashing, and give the
 same verdict in the learner's process and across a process boundary.
 """
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,6 @@ import numpy as np
 import pytest
 
 from exercisetools import (
-    Opaque,
     check_names,
     functions_of,
     in_float32,
@@ -22,6 +22,9 @@ from exercisetools import (
     out_of_process,
     right_answers,
 )
+from rnncourse.checks._core import case_dtype
+from rnncourse.checks.calls import argument, get_call, inputs_of
+from rnncourse.testing import tolerance
 from rnncourse.checks import (
     CheckFailure,
     assignment_points,
@@ -67,28 +70,85 @@ def test_a_right_answer_passes(name, hidden):
             assert out_of_process(name, RIGHT, hidden=True, seed=seed) == (True, "")
 
 
+PRECISION = "your answer is float32, the inputs are float64: compute in the inputs' dtype"
+
+
 @pytest.mark.parametrize("name", CHECKS)
-def test_a_right_float32_answer_passes(name):
+def test_a_float32_answer_is_judged_at_the_tolerance_of_its_case(name):
+    """The tolerance belongs to the case: float32 inputs, float32's; float64 inputs, float64's.
+
+    A right answer computed in float32 passes every float32 case; on a
+    float64 case it passes only where float32 is exact, and otherwise fails
+    with the message to compute in the inputs' dtype.
+    """
     fns = {f: in_float32(RIGHT[f]) for f in functions_of(name)}
-    assert in_process(name, fns) == (True, "")
-    assert in_process(name, fns, hidden=True) == (True, "")
+    for case in make_cases(name) + make_cases(name, hidden=True):
+        passed, message = judge(name, case, run_case(name, case, fns))
+        if case_dtype(inputs_of(case)) == np.float32:
+            assert passed, message
+        elif not passed:
+            assert PRECISION in message.lower(), message
 
 
-@pytest.mark.parametrize("name", [n for n in CHECKS if len(functions_of(n)) == 2])
-def test_the_cache_is_never_opened(name):
-    forward, backward = functions_of(name)
+def test_a_float32_answer_to_a_float64_case_fails_with_the_precision_message():
+    fns = {f: in_float32(RIGHT[f]) for f in functions_of("rnn_step_backward")}
+    passed, message = in_process("rnn_step_backward", fns)
+    assert not passed and PRECISION in message.lower(), message
 
-    # A forward returns its outputs, then the cache: (out, cache), (next_h, next_c, cache) for the
-    # LSTM step, (context, weights, cache) for attention; a backward takes the douts, then the cache.
-    def opaque_forward(*args):
-        *outs, cache = RIGHT[forward](*args)
-        return (*outs, Opaque(cache))
 
-    def opaque_backward(*args):
-        *douts, cache = args
-        return RIGHT[backward](*douts, cache._hidden_value)
+# A backward check -> the forward whose cache it consumes.
+BACKWARDS = {
+    "embedding_backward": "embedding_forward",
+    "rnn_step_backward": "rnn_step_forward",
+    "rnn_backward": "rnn_forward",
+    "lstm_step_backward": "lstm_step_forward",
+    "lstm_backward": "lstm_forward",
+    "gru_step_backward": "gru_step_forward",
+    "gru_backward": "gru_forward",
+    "masked_softmax_backward": "masked_softmax_forward",
+    "attention_backward": "attention_forward",
+}
 
-    assert in_process(name, {forward: opaque_forward, backward: opaque_backward}) == (True, "")
+
+def test_every_backward_check_is_listed():
+    assert {n for n in CHECKS if n.endswith("_backward")} == set(BACKWARDS)
+
+
+@pytest.mark.parametrize("backward, forward", BACKWARDS.items())
+def test_a_backward_gets_the_cache_a_right_forward_returns(backward, forward):
+    """Independent credit: the case holds the reference's cache, in the layout the notebook's forward returns."""
+    got = []
+
+    def spy(*args):
+        got.append(args[-1])
+        return RIGHT[backward](*args)
+
+    fns = {**{f: RIGHT[f] for f in functions_of(backward)}, backward: spy}
+    forward_call = get_call(forward)
+    for case in make_cases(backward) + make_cases(backward, hidden=True):
+        got.clear()
+        passed, message = judge(backward, case, run_case(backward, case, fns))
+        assert passed, message
+        inputs = inputs_of(case)
+        args = [argument(inputs, a) for a in forward_call.args if a not in forward_call.optional or a in inputs]
+        *_, cache = RIGHT[forward](*args)
+        assert isinstance(got[0], tuple) and len(got[0]) == len(cache)
+        tol = tolerance(case_dtype(inputs))
+        for k, (given, right) in enumerate(zip(got[0], cache)):
+            assert isinstance(given, np.ndarray) and given.shape == np.shape(right), k
+            np.testing.assert_allclose(given, right, **tol, err_msg=f"field {k} of {backward}'s cache")
+
+
+@pytest.mark.parametrize("backward", BACKWARDS)
+def test_a_backward_keeps_its_points_whatever_the_forward_does(backward):
+    """The backward's check never calls the learner's forward: a forward that raises changes nothing."""
+
+    def broken(*args, **kwargs):
+        raise AssertionError("the forward must not be called by a backward's check")
+
+    fns = {**{f: RIGHT[f] for f in functions_of(backward)}, BACKWARDS[backward]: broken}
+    assert in_process(backward, fns) == (True, "")
+    assert out_of_process(backward, fns, hidden=True) == (True, "")
 
 
 @pytest.mark.parametrize("name", CHECKS)
@@ -179,20 +239,41 @@ def test_check_prints_one_line_on_success(capsys):
 
 
 def test_check_wants_the_functions_it_names():
-    with pytest.raises(TypeError, match=r"check\('rnn_step_backward', rnn_step_forward, rnn_step_backward\)"):
-        check("rnn_step_backward", RIGHT["rnn_step_backward"])
+    with pytest.raises(TypeError, match=r"check\('rnn_forward', rnn_forward, rnn_step_forward\)"):
+        check("rnn_forward", RIGHT["rnn_forward"])
     with pytest.raises(TypeError, match="wrong order"):
-        check("rnn_step_backward", RIGHT["rnn_step_backward"], RIGHT["rnn_step_forward"])
+        check("rnn_forward", RIGHT["rnn_step_forward"], RIGHT["rnn_forward"])
     with pytest.raises(KeyError, match="no check called"):
         check("rnn_stp_forward", RIGHT["rnn_step_forward"])
 
 
-def test_not_implemented_is_raised_as_it_is():
-    def rnn_step_forward(x, prev_h, Wx, Wh, b):
-        raise NotImplementedError()
+def _blank(x, prev_h, Wx, Wh, b):
+    raise NotImplementedError()
 
-    with pytest.raises(NotImplementedError):
-        check("rnn_step_forward", rnn_step_forward)
+
+def test_a_function_not_written_yet_is_told_so_without_a_hint():
+    """A blank function raises NotImplementedError saying so, not "Check the input term x Wx"."""
+    with pytest.raises(NotImplementedError, match="rnn_step_forward is not written yet") as info:
+        check("rnn_step_forward", _blank)
+    assert "x Wx" not in str(info.value)
+    passed, message = out_of_process("rnn_step_forward", {"rnn_step_forward": _blank})
+    assert not passed and "rnn_step_forward is not written yet" in message and "x Wx" not in message
+
+
+def test_a_function_calling_a_blank_dependency_says_to_write_that_one_first():
+    namespace = {"rnn_step_forward": _blank}
+    exec(
+        "def rnn_forward(x, h0, Wx, Wh, b):\n"
+        "    h, _ = rnn_step_forward(x[:, 0], h0, Wx, Wh, b)\n"
+        "    return h[:, None], None\n",
+        namespace,
+    )
+    expected = "rnn_forward calls rnn_step_forward, which is not written yet: write rnn_step_forward first."
+    with pytest.raises(NotImplementedError, match=re.escape(expected)):
+        check("rnn_forward", namespace)
+    assert expected in out_of_process("rnn_forward", namespace)[1]
+    del namespace["rnn_step_forward"]  # a dependency not defined at all
+    assert "which is not defined: define rnn_step_forward first" in out_of_process("rnn_forward", namespace)[1]
 
 
 def test_a_failure_is_an_assertion_error_a_few_lines_long():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import rnncourse.numpy as R
-from exercisetools import assert_mistake_fails_and_is_named, check_names, in_process
+from exercisetools import assert_mistake_fails_and_is_named, calling, check_names, in_process
 
 
 
@@ -45,8 +45,8 @@ def embedding_forward_no_cache(idx, W):
 
 
 def embedding_backward_assign(dout, cache):
-    idx, (V, D) = cache
-    dW = np.zeros((V, D))
+    idx, W = cache
+    dW = np.zeros(W.shape)
     dW[idx] += dout
     return dW
 
@@ -55,8 +55,12 @@ def embedding_backward_returns_dout(dout, cache):
     return dout
 
 
-def embedding_forward_for_backward(idx, W):
-    return W[idx], (idx, W.shape)
+def embedding_backward_unpacks_shape(dout, cache):
+    """Reads the cache as (idx, W.shape), a layout of its own, not the one the notebook states."""
+    idx, (V, D) = cache
+    dW = np.zeros((V, D))
+    np.add.at(dW, idx.ravel(), dout.reshape(-1, D))
+    return dW
 
 
 def _p_true(probs, y):
@@ -128,6 +132,12 @@ def forward_time_major(x, h0, Wx, Wh, b):
     return np.stack(states), None
 
 
+def step_backward_ok(dnext_h, cache):
+    x, prev_h, Wx, Wh, next_h = cache
+    da = dnext_h * (1 - next_h**2)
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
 def step_backward_no_derivative(dnext_h, cache):
     x, prev_h, Wx, Wh, next_h = cache
     da = dnext_h
@@ -165,50 +175,64 @@ def step_backward_tanh_twice(dnext_h, cache):
 
 
 def forward_ok(x, h0, Wx, Wh, b):
-    caches, states, h = [], [], h0
+    """Right, and calls rnn_step_forward by name, as the notebook asks: the learner's step, whatever it is."""
+    states, h = [], h0
     for t in range(x.shape[1]):
-        h, cache = step_forward_ok(x[:, t], h, Wx, Wh, b)
+        h, _ = rnn_step_forward(x[:, t], h, Wx, Wh, b)  # noqa: F821 - bound by calling()
         states.append(h)
-        caches.append(cache)
-    return np.stack(states, axis=1), caches
+    h = np.stack(states, axis=1)
+    return h, (x, h0, Wx, Wh, h)
 
 
-def forward_no_carry_with_cache(x, h0, Wx, Wh, b):
-    caches, states = [], []
-    for t in range(x.shape[1]):
-        h, cache = step_forward_ok(x[:, t], h0, Wx, Wh, b)
-        states.append(h)
-        caches.append(cache)
-    return np.stack(states, axis=1), caches
-
-
-def _bptt(dh, caches, *, carry=True, dWh_uses_current=False, carry_after_derivative=False):
+def _bptt(dh, cache, *, carry=True, dWh_uses_current=False, carry_after_derivative=False):
+    x, h0, Wx, Wh, h = cache
     N, T, H = dh.shape
-    Wx, Wh = caches[0][2], caches[0][3]
     dx = np.zeros((N, T, Wx.shape[0]))
     dWx, dWh, db, dprev = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(H), np.zeros((N, H))
     for t in reversed(range(T)):
-        x, prev_h, _, _, h = caches[t]
+        prev_h = h0 if t == 0 else h[:, t - 1]
         g = dh[:, t] + (dprev if carry and not carry_after_derivative else 0)
-        da = g * (1 - h**2) + (dprev if carry_after_derivative else 0)
+        da = g * (1 - h[:, t] ** 2) + (dprev if carry_after_derivative else 0)
         dx[:, t] = da @ Wx.T
-        dWx += x.T @ da
-        dWh += (h if dWh_uses_current else prev_h).T @ da
+        dWx += x[:, t].T @ da
+        dWh += (h[:, t] if dWh_uses_current else prev_h).T @ da
         db += da.sum(axis=0)
         dprev = da @ Wh.T
     return dx, dprev, dWx, dWh, db
 
 
-def backward_no_carry(dh, caches):
-    return _bptt(dh, caches, carry=False)
+def backward_no_carry(dh, cache):
+    return _bptt(dh, cache, carry=False)
 
 
-def backward_dWh_off_by_one(dh, caches):
-    return _bptt(dh, caches, dWh_uses_current=True)
+def backward_dWh_off_by_one(dh, cache):
+    return _bptt(dh, cache, dWh_uses_current=True)
 
 
-def backward_carry_skips_derivative(dh, caches):
-    return _bptt(dh, caches, carry_after_derivative=True)
+def backward_carry_skips_derivative(dh, cache):
+    return _bptt(dh, cache, carry_after_derivative=True)
+
+
+def backward_reads_step_caches(dh, cache):
+    """Reads the cache as a list of step caches, a layout of its own, not the one the notebook states."""
+    N, T, H = dh.shape
+    dprev, grads = np.zeros((N, H)), []
+    for t in reversed(range(T)):
+        grads.append(step_backward_ok(dh[:, t] + dprev, cache[t]))
+        dprev = grads[-1][1]
+    return grads
+
+
+def backward_ok(dh, cache):
+    """Right, and calls rnn_step_backward by name, as the notebook asks."""
+    x, h0, Wx, Wh, h = cache
+    N, T, H = dh.shape
+    dx, dWx, dWh, db, dprev = np.zeros((N, T, Wx.shape[0])), 0, 0, 0, np.zeros((N, H))
+    for t in reversed(range(T)):
+        step = (x[:, t], h0 if t == 0 else h[:, t - 1], Wx, Wh, h[:, t])
+        dx[:, t], dprev, dWx_t, dWh_t, db_t = rnn_step_backward(dh[:, t] + dprev, step)  # noqa: F821 - bound by calling()
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    return dx, dprev, dWx, dWh, db
 
 
 # --- 03: truncated BPTT, clipping, RTRL -----------------------------------------------
@@ -331,6 +355,10 @@ def rtrl_ok(x, h0, Wx, Wh, b, loss_grad):
     return _rtrl(x, h0, Wx, Wh, b, loss_grad)
 
 
+# The right steps a sequence function's test also runs (its declared dependency).
+STEP = {"rnn_step_forward": step_forward_ok}
+STEP_BACKWARD = {"rnn_step_backward": step_backward_ok}
+
 # (check, {function name: learner's function}, what the visible message must say)
 MISTAKES = [
     ("one_hot", {"one_hot": one_hot_V_from_data}, "V is given"),
@@ -338,9 +366,9 @@ MISTAKES = [
     ("one_hot", {"one_hot": one_hot_flat}, "out has shape (6, 5); expected (N, T, V) = (2, 3, 5)"),
     ("embedding_forward", {"embedding_forward": embedding_forward_time_major}, "time-major"),
     ("embedding_forward", {"embedding_forward": embedding_forward_no_cache}, "expected 2 values: out, cache"),
-    ("embedding_backward", {"embedding_forward": embedding_forward_for_backward, "embedding_backward": embedding_backward_assign}, "np.add.at"),
-    ("embedding_backward", {"embedding_forward": embedding_forward_for_backward, "embedding_backward": embedding_backward_returns_dout}, "dW has shape (2, 2, 3); expected (V, D) = (6, 3)"),
-    ("embedding_backward", {"embedding_forward": embedding_forward_no_cache, "embedding_backward": embedding_backward_assign}, "embedding_forward returned one ndarray"),
+    ("embedding_backward", {"embedding_backward": embedding_backward_assign}, "np.add.at"),
+    ("embedding_backward", {"embedding_backward": embedding_backward_returns_dout}, "dW has shape (2, 2, 3); expected (V, D) = (6, 3)"),
+    ("embedding_backward", {"embedding_backward": embedding_backward_unpacks_shape}, "embedding_backward raised ValueError"),
     ("perplexity", {"perplexity": perplexity_sign}, "The sign"),
     ("perplexity", {"perplexity": perplexity_per_sequence}, "one number for the whole batch"),
     ("perplexity", {"perplexity": perplexity_mean_of_sequences}, "mean of the per-sequence perplexities"),
@@ -350,20 +378,24 @@ MISTAKES = [
     ("rnn_step_forward", {"rnn_step_forward": step_bias_outside}, "bias is added after the tanh"),
     ("rnn_step_forward", {"rnn_step_forward": step_no_tanh}, "apply tanh"),
     ("rnn_step_forward", {"rnn_step_forward": step_tanh_per_term}, "apply it once, to the sum"),
-    ("rnn_forward", {"rnn_forward": forward_no_carry}, "Every step started from h0"),
-    ("rnn_forward", {"rnn_forward": forward_off_by_one}, "Off by one in time"),
-    ("rnn_forward", {"rnn_forward": forward_time_major}, "time-major"),
-    ("rnn_step_backward", {"rnn_step_forward": step_forward_ok, "rnn_step_backward": step_backward_no_derivative}, "skip the tanh"),
-    ("rnn_step_backward", {"rnn_step_forward": step_forward_ok, "rnn_step_backward": step_backward_dWh_transposed}, "dWh is transposed"),
-    ("rnn_step_backward", {"rnn_step_forward": step_forward_ok, "rnn_step_backward": step_backward_db_mean}, "not its mean"),
-    ("rnn_step_backward", {"rnn_step_forward": step_forward_ok, "rnn_step_backward": step_backward_db_per_row}, "db has shape (2, 4); expected (H,) = (4,)"),
-    ("rnn_step_backward", {"rnn_step_forward": step_forward_ok, "rnn_step_backward": step_backward_dprev_h_not_transposed}, "dprev_h goes back through Wh transposed"),
-    ("rnn_step_backward", {"rnn_step_forward": step_forward_ok, "rnn_step_backward": step_backward_tanh_twice}, "applies tanh twice"),
-    ("rnn_step_backward", {"rnn_step_forward": step_no_bias, "rnn_step_backward": step_backward_no_derivative}, "Make rnn_step_forward pass its own check first"),
-    ("rnn_backward", {"rnn_forward": forward_ok, "rnn_backward": backward_no_carry}, "not carried back"),
-    ("rnn_backward", {"rnn_forward": forward_ok, "rnn_backward": backward_dWh_off_by_one}, "dWh uses the wrong state"),
-    ("rnn_backward", {"rnn_forward": forward_ok, "rnn_backward": backward_carry_skips_derivative}, "carried gradient skips the tanh derivative"),
-    ("rnn_backward", {"rnn_forward": forward_no_carry_with_cache, "rnn_backward": backward_no_carry}, "Make rnn_forward pass its own check first"),
+    ("rnn_forward", {**STEP, "rnn_forward": forward_no_carry}, "Every step started from h0"),
+    ("rnn_forward", {**STEP, "rnn_forward": forward_off_by_one}, "Off by one in time"),
+    ("rnn_forward", {**STEP, "rnn_forward": forward_time_major}, "time-major"),
+    # rnn_forward right, calling a wrong rnn_step_forward: a declared dependency, named first.
+    ("rnn_forward", {"rnn_forward": calling(forward_ok, rnn_step_forward=step_Wh_transposed), "rnn_step_forward": step_Wh_transposed},
+     "rnn_forward calls rnn_step_forward, which fails its own test: fix rnn_step_forward first"),
+    ("rnn_step_backward", {"rnn_step_backward": step_backward_no_derivative}, "skip the tanh"),
+    ("rnn_step_backward", {"rnn_step_backward": step_backward_dWh_transposed}, "dWh is transposed"),
+    ("rnn_step_backward", {"rnn_step_backward": step_backward_db_mean}, "not its mean"),
+    ("rnn_step_backward", {"rnn_step_backward": step_backward_db_per_row}, "db has shape (2, 4); expected (H,) = (4,)"),
+    ("rnn_step_backward", {"rnn_step_backward": step_backward_dprev_h_not_transposed}, "dprev_h goes back through Wh transposed"),
+    ("rnn_step_backward", {"rnn_step_backward": step_backward_tanh_twice}, "applies tanh twice"),
+    ("rnn_backward", {**STEP_BACKWARD, "rnn_backward": backward_no_carry}, "not carried back"),
+    ("rnn_backward", {**STEP_BACKWARD, "rnn_backward": backward_dWh_off_by_one}, "dWh uses the wrong state"),
+    ("rnn_backward", {**STEP_BACKWARD, "rnn_backward": backward_carry_skips_derivative}, "carried gradient skips the tanh derivative"),
+    ("rnn_backward", {**STEP_BACKWARD, "rnn_backward": backward_reads_step_caches}, "rnn_backward raised"),
+    ("rnn_backward", {"rnn_backward": calling(backward_ok, rnn_step_backward=step_backward_db_mean), "rnn_step_backward": step_backward_db_mean},
+     "rnn_backward calls rnn_step_backward, which fails its own test: fix rnn_step_backward first"),
     ("truncated_bptt", {"truncated_bptt": tbptt_state_reset}, "Each chunk restarted from h0"),
     ("truncated_bptt", {"truncated_bptt": tbptt_local_t}, "not the position within a chunk"),
     ("truncated_bptt", {"truncated_bptt": tbptt_skips_short_chunk}, "is the last, shorter chunk skipped?"),
@@ -411,14 +443,10 @@ def test_every_graded_function_has_two_realistic_mistakes():
     assert not few, f"fewer than two realistic wrong answers: {few}"
 
 
-def step_backward_ok(dnext_h, cache):
-    x, prev_h, Wx, Wh, next_h = cache
-    da = dnext_h * (1 - next_h**2)
-    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
-
-
 def test_the_helpers_the_mistakes_are_built_from_are_right_without_the_mistake():
-    assert in_process("rnn_step_backward", {"rnn_step_forward": step_forward_ok, "rnn_step_backward": step_backward_ok}) == (True, "")
-    assert in_process("rnn_backward", {"rnn_forward": forward_ok, "rnn_backward": _bptt}, hidden=True) == (True, "")
+    assert in_process("rnn_step_backward", {"rnn_step_backward": step_backward_ok}) == (True, "")
+    assert in_process("rnn_forward", {**STEP, "rnn_forward": calling(forward_ok, **STEP)}, hidden=True) == (True, "")
+    assert in_process("rnn_backward", {**STEP_BACKWARD, "rnn_backward": _bptt}, hidden=True) == (True, "")
+    assert in_process("rnn_backward", {**STEP_BACKWARD, "rnn_backward": calling(backward_ok, **STEP_BACKWARD)}, hidden=True) == (True, "")
     assert in_process("truncated_bptt", {"truncated_bptt": _chunks}, hidden=True) == (True, "")
     assert in_process("rtrl", {"rtrl": rtrl_ok}, hidden=True) == (True, "")

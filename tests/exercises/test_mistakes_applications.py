@@ -18,6 +18,7 @@ import pytest
 
 from exercisetools import assert_mistake_fails_and_is_named, in_process
 from rnncourse.checks import applications as A
+from rnncourse.checks import char_lm as L
 from rnncourse.checks import judge, make_cases, run_case
 from rnncourse.numpy import Adam, CharRNN, clip_grad_norm_global, temporal_softmax_loss
 
@@ -297,14 +298,14 @@ def _stretches():
 def test_the_reference_training_passes_on_other_stretches_and_seeds():
     """Reliability: 1.94 to 2.31 bits on 40 random stretches and seeds when measured; the threshold is 2.7."""
     for k, (ids, heldout) in enumerate(_stretches()):
-        params = A.train_char_lm(ids, A.VOCAB_SIZE, seed=10 + k)
-        assert A.heldout_bits_per_character(params, heldout) < A.THRESHOLD_BPC - 0.2
+        params = A.train_char_lm(ids, L.VOCAB_SIZE, seed=10 + k)
+        assert L.heldout_bits_per_character(params, heldout) < L.THRESHOLD_BPC - 0.2
 
 
 def _unigram_params(ids, H=8):
     """A unigram model as a CharRNN: the scores ignore the input, b_out = log p."""
-    model = CharRNN(A.VOCAB_SIZE, H, cell="rnn", rng=np.random.default_rng(0))
-    p = np.bincount(ids, minlength=A.VOCAB_SIZE) + 1.0
+    model = CharRNN(L.VOCAB_SIZE, H, cell="rnn", rng=np.random.default_rng(0))
+    p = np.bincount(ids, minlength=L.VOCAB_SIZE) + 1.0
     model.params["W_out"][...] = 0
     model.params["b_out"][...] = np.log(p / p.sum())
     return model.params
@@ -312,7 +313,7 @@ def _unigram_params(ids, H=8):
 
 def _bigram_params(ids, k=40.0):
     """A bigram model as a tanh RNN: h = tanh(k (onehot(c) - 1/2)) is +-1, so the scores are log p(next | c)."""
-    V = A.VOCAB_SIZE
+    V = L.VOCAB_SIZE
     counts = np.ones((V, V))
     np.add.at(counts, (ids[:-1], ids[1:]), 1.0)
     log_p = np.log(counts / counts.sum(axis=1, keepdims=True))
@@ -323,47 +324,47 @@ def _bigram_params(ids, k=40.0):
 
 def test_untrained_unigram_and_bigram_models_do_not_pass():
     for ids, heldout in _stretches():
-        base = A.baseline_bits_per_character(ids, heldout)
-        assert base["uniform"] > base["unigram"] > base["bigram"] > A.THRESHOLD_BPC + 0.4
-        unigram = A.heldout_bits_per_character(_unigram_params(ids), heldout)
-        bigram = A.heldout_bits_per_character(_bigram_params(ids), heldout)
+        base = L.baseline_bits_per_character(ids, heldout)
+        assert base["uniform"] > base["unigram"] > base["bigram"] > L.THRESHOLD_BPC + 0.4
+        unigram = L.heldout_bits_per_character(_unigram_params(ids), heldout)
+        bigram = L.heldout_bits_per_character(_bigram_params(ids), heldout)
         # The count models written as networks score what the baselines say, so the baselines are right.
         assert abs(unigram - base["unigram"]) < 1e-9 and abs(bigram - base["bigram"]) < 1e-6
         for seed in range(3):
             for cell in ("rnn", "gru", "lstm"):
-                untrained = CharRNN(A.VOCAB_SIZE, 64, cell=cell, rng=np.random.default_rng(seed)).params
-                assert A.heldout_bits_per_character(untrained, heldout) > A.THRESHOLD_BPC + 1
+                untrained = CharRNN(L.VOCAB_SIZE, 64, cell=cell, rng=np.random.default_rng(seed)).params
+                assert L.heldout_bits_per_character(untrained, heldout) > L.THRESHOLD_BPC + 1
 
 
 def test_the_judge_grades_parameters_from_any_cell_and_any_float_dtype():
     case = make_cases("train_char_lm")[0]
     for params, passes in [(_unigram_params(case["ids"]), False), (_bigram_params(case["ids"]), False),
-                           (A.train_char_lm(case["ids"], A.VOCAB_SIZE, steps=300), True)]:  # fmt: skip
+                           (A.train_char_lm(case["ids"], L.VOCAB_SIZE, steps=300), True)]:  # fmt: skip
         for dtype in (np.float64, np.float32):
             outputs = {f"params.{k}": v.astype(dtype) for k, v in params.items()}
             assert judge("train_char_lm", case, outputs)[0] == passes
     for cell in ("gru", "lstm"):
-        model = CharRNN(A.VOCAB_SIZE, 16, cell=cell, embed_size=8, rng=np.random.default_rng(0))
+        model = CharRNN(L.VOCAB_SIZE, 16, cell=cell, embed_size=8, rng=np.random.default_rng(0))
         passed, message = judge("train_char_lm", case, {f"params.{k}": v for k, v in model.params.items()})
         assert not passed and "were the parameters trained?" in message
 
 
 def test_the_evaluation_is_the_models_own_loss():
     """char_lm_scores is CharRNN's forward: the held-out bits are CharRNN.loss / ln 2, for each cell."""
-    _, heldout = A.char_lm_data()
+    _, heldout = L.char_lm_data()
     for cell in ("rnn", "gru", "lstm"):
-        model = CharRNN(A.VOCAB_SIZE, 12, cell=cell, embed_size=5, rng=np.random.default_rng(1))
+        model = CharRNN(L.VOCAB_SIZE, 12, cell=cell, embed_size=5, rng=np.random.default_rng(1))
         for p in model.params.values():
             p *= 2.0  # further from uniform than at initialisation
         loss, _ = model.loss(heldout[:, :-1], heldout[:, 1:])
-        assert abs(A.heldout_bits_per_character(model.params, heldout) - loss / np.log(2)) < 1e-12
-        scores = A.char_lm_scores(model.params, heldout[:, :-1])
+        assert abs(L.heldout_bits_per_character(model.params, heldout) - loss / np.log(2)) < 1e-12
+        scores = L.char_lm_scores(model.params, heldout[:, :-1])
         assert abs(A.bits_per_character(scores, heldout[:, 1:]) - loss / np.log(2)) < 1e-12
 
 
 def test_the_learner_gets_the_training_text_and_never_the_held_out_blocks():
     case = make_cases("train_char_lm")[0]
-    ids, heldout = A.char_lm_data()
+    ids, heldout = L.char_lm_data()
     assert np.array_equal(case["ids"], ids) and np.array_equal(case["heldout"], heldout)
     assert len(ids) == 25_000 and heldout.shape == (10, 500)
     got = []
@@ -374,14 +375,14 @@ def test_the_learner_gets_the_training_text_and_never_the_held_out_blocks():
 
     run_case("train_char_lm", case, {"train_char_lm": spy})
     (args,) = got
-    assert len(args) == 2 and np.array_equal(args[0], ids) and args[1] == A.VOCAB_SIZE
-    text = A.python_docs_text()
-    assert set(text) == set(A.ALPHABET) and A.decode(A.encode(text[:1000])) == text[:1000]
+    assert len(args) == 2 and np.array_equal(args[0], ids) and args[1] == L.VOCAB_SIZE
+    text = L.letters_text()
+    assert set(text) == set(L.ALPHABET) and L.decode(L.encode(text[:1000])) == text[:1000]
 
 
 def test_malformed_parameters_get_a_verdict_not_a_crash():
     case = make_cases("train_char_lm")[0]
-    good = CharRNN(A.VOCAB_SIZE, 8, cell="rnn", rng=np.random.default_rng(0)).params
+    good = CharRNN(L.VOCAB_SIZE, 8, cell="rnn", rng=np.random.default_rng(0)).params
     broken = [
         ({}, "params has no W_embed, Wx, Wh, b, W_out, b_out"),
         ({**good, "Wh": good["Wh"][:, :5]}, "params.Wh has shape (8, 5)"),
@@ -396,7 +397,7 @@ def test_malformed_parameters_get_a_verdict_not_a_crash():
 
 
 def test_generate_text_writes_with_the_learners_sampler():
-    ids, _ = A.char_lm_data()
+    ids, _ = L.char_lm_data()
     params = _bigram_params(ids)
     calls = []
 
@@ -404,12 +405,23 @@ def test_generate_text_writes_with_the_learners_sampler():
         calls.append((logits.shape, temperature, u.shape))
         return A.sample_with_temperature(logits, temperature, u)
 
-    text = A.generate_text(params, "the ", 30, sample=sampler, temperature=0.5, rng=np.random.default_rng(0))
-    again = A.generate_text(params, "the ", 30, sample=sampler, temperature=0.5, rng=np.random.default_rng(0))
-    assert text == again and text.startswith("the ") and len(text) == 34 and set(text) <= set(A.ALPHABET)
-    assert calls[0] == ((1, A.VOCAB_SIZE), 0.5, (1,)) and len(calls) == 60
+    text = L.generate_text(params, "the ", 30, sample=sampler, temperature=0.5, rng=np.random.default_rng(0))
+    again = L.generate_text(params, "the ", 30, sample=sampler, temperature=0.5, rng=np.random.default_rng(0))
+    assert text == again and text.startswith("the ") and len(text) == 34 and set(text) <= set(L.ALPHABET)
+    assert calls[0] == ((1, L.VOCAB_SIZE), 0.5, (1,)) and len(calls) == 60
     # A bigram model at a low temperature follows the likeliest pairs: after "q" comes "u".
-    assert A.generate_text(params, "q", 1, sample=sampler, temperature=0.05, rng=np.random.default_rng(0)) == "qu"
+    assert L.generate_text(params, "q", 1, sample=sampler, temperature=0.05, rng=np.random.default_rng(0)) == "qu"
+
+
+def test_the_text_is_the_python_docs_text_of_the_datasets_lowercased_to_letters():
+    """One text under one name: the char-LM text is rnncourse.datasets.python_docs_text, reduced to a-z and spaces."""
+    import re
+
+    from rnncourse.datasets import python_docs_text
+
+    assert L.letters_text() == re.sub(r"[^a-z]+", " ", python_docs_text().lower())
+    for module in (A, L):  # no other text under that name
+        assert getattr(module, "python_docs_text", python_docs_text) is python_docs_text
 
 
 def test_temporal_softmax_loss_is_the_bits_per_character_reference():

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from exercisetools import assert_mistake_fails_and_is_named, in_process
+from exercisetools import assert_mistake_fails_and_is_named, calling, in_process
 from rnncourse.checks import make_cases
 from rnncourse.checks import attention as checks
 
@@ -42,24 +42,39 @@ def softmax_ok(scores, lengths=None):
     e = np.exp(masked - np.where(np.isfinite(m), m, 0))
     total = e.sum(axis=-1, keepdims=True)
     w = e / np.where(total > 0, total, 1)
-    return w, w
+    return w, (w,)
 
 
-def softmax_backward_ok(dweights, w):
+def softmax_backward_ok(dweights, cache):
+    (w,) = cache
     return w * (dweights - (w * dweights).sum(axis=-1, keepdims=True))
 
 
 def attention_ok(q, k, v, lengths=None, *, scale=None, softmax=softmax_ok):
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
     w, _ = softmax(scale * q @ k.transpose(0, 2, 1), lengths)
-    return w @ v, w, (q, k, v, w, scale)
+    return w @ v, w, (q, k, v, w)
 
 
 def attention_backward_ok(dcontext, cache, *, jacobian=softmax_backward_ok, use_scale=True):
-    q, k, v, w, scale = cache
+    q, k, v, w = cache
+    scale = 1 / math.sqrt(q.shape[-1]) if use_scale else 1
     dv = w.transpose(0, 2, 1) @ dcontext
-    dscores = jacobian(dcontext @ v.transpose(0, 2, 1), w) * (scale if use_scale else 1)
+    dscores = jacobian(dcontext @ v.transpose(0, 2, 1), (w,)) * scale
     return {"q": dscores @ k, "k": dscores.transpose(0, 2, 1) @ q, "v": dv}
+
+
+def attention_calls_softmax(q, k, v, lengths=None):
+    """Right, calling masked_softmax_forward by name as the notebook asks: the learner's softmax, whatever it is."""
+    w, _ = masked_softmax_forward(q @ k.transpose(0, 2, 1) / math.sqrt(q.shape[-1]), lengths)  # noqa: F821
+    return w @ v, w, (q, k, v, w)
+
+
+def attention_backward_calls_softmax(dcontext, cache):
+    """Right, calling masked_softmax_backward by name as the notebook asks."""
+    q, k, v, w = cache
+    dscores = masked_softmax_backward(dcontext @ v.transpose(0, 2, 1), (w,)) / math.sqrt(q.shape[-1])  # noqa: F821
+    return {"q": dscores @ k, "k": dscores.transpose(0, 2, 1) @ q, "v": w.transpose(0, 2, 1) @ dcontext}
 
 
 def additive_ok(q, k, Wq, Wk, v_a):
@@ -82,47 +97,47 @@ def softmax_zeroes_padding_after(scores, lengths=None):
     e = np.exp(scores - scores.max(axis=-1, keepdims=True))
     w = e / e.sum(axis=-1, keepdims=True)
     w = w * _real(lengths, scores.shape[0], scores.shape[-1])
-    return w, w
+    return w, (w,)
 
 
 def softmax_renormalises_after(scores, lengths=None):
     e = np.exp(scores - scores.max(axis=-1, keepdims=True)) * _real(lengths, scores.shape[0], scores.shape[-1])
     w = e / e.sum(axis=-1, keepdims=True)
-    return w, w
+    return w, (w,)
 
 
 def softmax_fills_zero(scores, lengths=None):
     masked = np.where(_real(lengths, scores.shape[0], scores.shape[-1]), scores, 0.0)
     e = np.exp(masked - masked.max(axis=-1, keepdims=True))
     w = e / e.sum(axis=-1, keepdims=True)
-    return w, w
+    return w, (w,)
 
 
 def softmax_over_queries(scores, lengths=None):
     masked = np.where(_real(lengths, scores.shape[0], scores.shape[-1]), scores, -np.inf)
     e = np.exp(masked - masked.max(axis=1, keepdims=True))
     w = e / e.sum(axis=1, keepdims=True)
-    return w, w
+    return w, (w,)
 
 
 def softmax_no_shift(scores, lengths=None):
     e = np.exp(scores) * _real(lengths, scores.shape[0], scores.shape[-1])
     w = e / e.sum(axis=-1, keepdims=True)
-    return w, w
+    return w, (w,)
 
 
 def softmax_nan_on_empty(scores, lengths=None):
     masked = np.where(_real(lengths, scores.shape[0], scores.shape[-1]), scores, -np.inf)
     e = np.exp(masked - masked.max(axis=-1, keepdims=True))
     w = e / e.sum(axis=-1, keepdims=True)
-    return w, w
+    return w, (w,)
 
 
 def softmax_large_negative(scores, lengths=None):
     masked = np.where(_real(lengths, scores.shape[0], scores.shape[-1]), scores, -1e9)
     e = np.exp(masked - masked.max(axis=-1, keepdims=True))
     w = e / e.sum(axis=-1, keepdims=True)
-    return w, w
+    return w, (w,)
 
 
 def softmax_off_by_one(scores, lengths=None):
@@ -133,16 +148,24 @@ def softmax_off_by_one(scores, lengths=None):
 # --- 2. masked_softmax_backward --------------------------------------------------------
 
 
-def softmax_backward_no_subtraction(dweights, w):
+def softmax_backward_no_subtraction(dweights, cache):
+    (w,) = cache
     return w * dweights
 
 
-def softmax_backward_diagonal(dweights, w):
+def softmax_backward_diagonal(dweights, cache):
+    (w,) = cache
     return w * (1 - w) * dweights
 
 
-def softmax_backward_sum_over_queries(dweights, w):
+def softmax_backward_sum_over_queries(dweights, cache):
+    (w,) = cache
     return w * (dweights - (w * dweights).sum(axis=1, keepdims=True))
+
+
+def softmax_backward_reads_weights_as_cache(dweights, cache):
+    """Takes the cache for the weights themselves, not the tuple (weights,) the notebook states."""
+    return cache * (dweights - (cache * dweights).sum(axis=-1, keepdims=True))
 
 
 # --- 3. attention_forward ---------------------------------------------------------------
@@ -265,7 +288,8 @@ def decoder_all_numpy(y_prev, s_prev, enc_out, lengths, Wq, Wk, v_a, embedding, 
 
 
 SOFTMAX = {"masked_softmax_forward": softmax_ok}
-ATTENTION = {"attention_forward": attention_ok}
+SOFTMAX_BACKWARD = {"masked_softmax_backward": softmax_backward_ok}
+ATTENTION = {**SOFTMAX, "attention_forward": attention_ok}
 
 # (check, {function name: learner's function}, what the visible message must say)
 MISTAKES = [
@@ -277,21 +301,26 @@ MISTAKES = [
     ("masked_softmax_forward", {"masked_softmax_forward": softmax_nan_on_empty}, "lengths[n] = 0 got NaN"),
     ("masked_softmax_forward", {"masked_softmax_forward": softmax_large_negative}, "uniform weights 1/Tk"),
     ("masked_softmax_forward", {"masked_softmax_forward": softmax_off_by_one}, "Off by one"),
-    ("masked_softmax_backward", {**SOFTMAX, "masked_softmax_backward": softmax_backward_no_subtraction}, "second term"),
-    ("masked_softmax_backward", {**SOFTMAX, "masked_softmax_backward": softmax_backward_diagonal}, "only the diagonal"),
-    ("masked_softmax_backward", {**SOFTMAX, "masked_softmax_backward": softmax_backward_sum_over_queries}, "wrong axis"),
-    ("masked_softmax_backward", {"masked_softmax_forward": softmax_over_queries, "masked_softmax_backward": softmax_backward_ok}, "Make masked_softmax_forward pass its own check first"),
-    ("attention_forward", {"attention_forward": attention_unscaled}, "not scaled: divide q k^T by sqrt(D)"),
-    ("attention_forward", {"attention_forward": attention_scaled_by_D}, "divided by D"),
-    ("attention_forward", {"attention_forward": attention_ignores_lengths}, "pass lengths on"),
-    ("attention_forward", {"attention_forward": attention_context_from_keys}, "context has shape (2, 3, 2); expected (N, Tq, Dv) = (2, 3, 4)"),
-    ("attention_forward", {"attention_forward": attention_softmax_over_queries}, "runs over the queries"),
-    ("attention_backward", {**ATTENTION, "attention_backward": backward_no_subtraction}, "Jacobian's second term"),
-    ("attention_backward", {**ATTENTION, "attention_backward": backward_diagonal}, "only the diagonal"),
-    ("attention_backward", {**ATTENTION, "attention_backward": backward_forgets_scale}, "dq and dk miss the scale"),
-    ("attention_backward", {**ATTENTION, "attention_backward": backward_dv_not_transposed}, "attention_backward raised ValueError"),
-    ("attention_backward", {**ATTENTION, "attention_backward": backward_returns_tuple}, "expected a dict with the keys 'q', 'k', 'v'"),
-    ("attention_backward", {"attention_forward": attention_unscaled, "attention_backward": attention_backward_ok}, "Make attention_forward pass its own check first"),
+    ("masked_softmax_backward", {"masked_softmax_backward": softmax_backward_no_subtraction}, "second term"),
+    ("masked_softmax_backward", {"masked_softmax_backward": softmax_backward_diagonal}, "only the diagonal"),
+    ("masked_softmax_backward", {"masked_softmax_backward": softmax_backward_sum_over_queries}, "wrong axis"),
+    ("masked_softmax_backward", {"masked_softmax_backward": softmax_backward_reads_weights_as_cache}, "dscores has shape (1, 1, 2, 4)"),
+    ("attention_forward", {**SOFTMAX, "attention_forward": attention_unscaled}, "not scaled: divide q k^T by sqrt(D)"),
+    ("attention_forward", {**SOFTMAX, "attention_forward": attention_scaled_by_D}, "divided by D"),
+    ("attention_forward", {**SOFTMAX, "attention_forward": attention_ignores_lengths}, "pass lengths on"),
+    ("attention_forward", {**SOFTMAX, "attention_forward": attention_context_from_keys}, "context has shape (2, 3, 2); expected (N, Tq, Dv) = (2, 3, 4)"),
+    ("attention_forward", {**SOFTMAX, "attention_forward": attention_softmax_over_queries}, "runs over the queries"),
+    ("attention_forward", {"attention_forward": calling(attention_calls_softmax, masked_softmax_forward=softmax_fills_zero),
+                           "masked_softmax_forward": softmax_fills_zero},
+     "attention_forward calls masked_softmax_forward, which fails its own test: fix masked_softmax_forward first"),
+    ("attention_backward", {**SOFTMAX_BACKWARD, "attention_backward": backward_no_subtraction}, "Jacobian's second term"),
+    ("attention_backward", {**SOFTMAX_BACKWARD, "attention_backward": backward_diagonal}, "only the diagonal"),
+    ("attention_backward", {**SOFTMAX_BACKWARD, "attention_backward": backward_forgets_scale}, "dq and dk miss the scale"),
+    ("attention_backward", {**SOFTMAX_BACKWARD, "attention_backward": backward_dv_not_transposed}, "attention_backward raised ValueError"),
+    ("attention_backward", {**SOFTMAX_BACKWARD, "attention_backward": backward_returns_tuple}, "expected a dict with the keys 'q', 'k', 'v'"),
+    ("attention_backward", {"attention_backward": calling(attention_backward_calls_softmax, masked_softmax_backward=softmax_backward_diagonal),
+                            "masked_softmax_backward": softmax_backward_diagonal},
+     "attention_backward calls masked_softmax_backward, which fails its own test: fix masked_softmax_backward first"),
     ("additive_scores_forward", {"additive_scores_forward": additive_no_tanh}, "tanh is missing"),
     ("additive_scores_forward", {"additive_scores_forward": additive_tanh_per_term}, "each term separately"),
     ("additive_scores_forward", {"additive_scores_forward": additive_pairs_transposed}, "scores has shape (2, 4, 3); expected (N, Tq, Tk) = (2, 3, 4)"),
@@ -320,9 +349,11 @@ def test_a_mistake_fails_and_is_named(name, functions, says):
 
 RIGHT = [
     ("masked_softmax_forward", SOFTMAX),
-    ("masked_softmax_backward", {**SOFTMAX, "masked_softmax_backward": softmax_backward_ok}),
+    ("masked_softmax_backward", SOFTMAX_BACKWARD),
     ("attention_forward", ATTENTION),
-    ("attention_backward", {**ATTENTION, "attention_backward": attention_backward_ok}),
+    ("attention_forward", {**SOFTMAX, "attention_forward": calling(attention_calls_softmax, **SOFTMAX)}),
+    ("attention_backward", {**SOFTMAX_BACKWARD, "attention_backward": attention_backward_ok}),
+    ("attention_backward", {**SOFTMAX_BACKWARD, "attention_backward": calling(attention_backward_calls_softmax, **SOFTMAX_BACKWARD)}),
     ("additive_scores_forward", {"additive_scores_forward": additive_ok}),
     ("attention_decoder_step", {"attention_decoder_step": decoder_ok}),
     ("attention_decoder_step", {"attention_decoder_step": _decoder}),

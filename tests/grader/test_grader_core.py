@@ -173,15 +173,20 @@ def test_rows_say_what_happened(batch):
 
 
 def test_calling_the_course_implementation_earns_nothing_for_it(batch):
-    """The sandbox's rnncourse.numpy.rnn_step_forward raises: the test of that function earns 0."""
+    """The sandbox has no rnncourse.numpy.rnn_step_forward: that test, and rnn_forward's (which calls it), earn 0.
+
+    The backward functions are judged on their own (the reference's cache, not the learner's forward's):
+    they keep their 4 + 6 points.
+    """
     from nbgrader.api import Gradebook
 
     with Gradebook(batch["db"], course_id="rnncourse") as gb:
         grades = {g.name: g.auto_score for g in gb.find_submission_notebook("02_rnn", "02_rnn", "calls_course").grades}
-    assert grades["test_rnn_step_forward"] == 0
-    assert batch["rows"]["calls_course"]["score"] <= 16 - 3
+    assert grades == {"test_rnn_step_forward": 0, "test_rnn_forward": 0, "test_rnn_step_backward": 4,
+                      "test_rnn_backward": 6, "q_gradcheck": None, "q_parameter_sharing": None}  # fmt: skip
+    assert batch["rows"]["calls_course"]["score"] == 10
     page = (batch["out"] / "feedback" / "calls_course" / "02_rnn.html").read_text()
-    assert "not available while grading" in page
+    assert "rnncourse.numpy.rnn_step_forward is not available while grading 02_rnn" in page
 
 
 def test_grades_csv_has_the_columns_and_one_row_per_student_and_notebook(batch):

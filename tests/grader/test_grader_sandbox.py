@@ -52,8 +52,12 @@ def test_the_course_the_gradebook_and_root_are_not_there(sandbox, tmp_path):
         sandbox.package_dir,
     ]
     seen = inside(sandbox, f"""
-        import json, os, inspect
+        import json, os
         import rnncourse.numpy as rn
+        try:
+            reference = repr(rn.rnn_forward)  # not in the sandbox's package for 02_rnn
+        except ImportError as err:
+            reference = str(err)
         paths = {paths!r}
         writable = []
         for where in ("/usr/x", "/opt/rnncourse/package/x", "/opt/rnncourse/site/x", "/x"):
@@ -68,7 +72,7 @@ def test_the_course_the_gradebook_and_root_are_not_there(sandbox, tmp_path):
             "etc": sorted(os.listdir("/etc")),
             "writable": writable,
             "package": rn.__file__,
-            "reference": inspect.getsource(rn.rnn_forward),
+            "reference": reference,
         }}))
     """)
     assert seen["exists"] == []

@@ -1,4 +1,4 @@
-"""The grader's parts without a sandbox: the plan's rules, reading notebooks, the stripped package, seeds, feedback."""
+"""The grader's parts without a sandbox: the plan's rules, reading notebooks, seeds, feedback."""
 
 import copy
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rnncourse.grader import core, feedback, plan, strip
+from rnncourse.grader import core, feedback, plan
 from rnncourse.grader.notebook import read_notebook_bytes, read_notebook_file
 from rnncourse.grader.source import CourseError, load_assignment
 
@@ -189,102 +189,7 @@ def test_a_missing_secret_is_created_private(tmp_path):
     assert core.load_secret(path) == first
 
 
-# --- the stripped package ---------------------------------------------------------------
-
-
-def test_the_stripped_package_raises_for_assigned_functions_and_keeps_helpers(tmp_path):
-    stripped = strip.build("02_rnn", tmp_path, mount_point=str(tmp_path))
-    assert stripped == ["rnn_backward", "rnn_forward", "rnn_step_backward", "rnn_step_forward"]
-    probe = """
-import numpy as np, rnncourse, rnncourse.numpy as rn
-from rnncourse.checks import get_check, make_cases, run_case
-assert rnncourse.__file__.startswith(ROOT), rnncourse.__file__
-x = np.ones((2, 3)); h = np.zeros((2, 4)); Wx = np.ones((3, 4)); Wh = np.eye(4); b = np.ones(4)
-for call in (lambda: rn.rnn_step_forward(x, h, Wx, Wh, b), lambda: rn.rnn_forward(x[:, None], h, Wx, Wh, b),
-             lambda: get_check("rnn_forward").reference({}), lambda: get_check("rnn_forward").hidden(np.random.default_rng())):
-    try:
-        call()
-    except NotImplementedError as err:
-        print("raises:", err)
-    else:
-        print("WORKS")
-print("sigmoid", rn.sigmoid(np.zeros(1))[0], "rel_error", rn.rel_error(np.ones(2), np.ones(2)))
-print("lstm kept", rn.lstm_step_forward is not None)
-out = run_case("rnn_step_forward", {"x": x, "prev_h": h, "Wx": Wx, "Wh": Wh, "b": b},
-               {"rnn_step_forward": lambda *a: (np.tanh(a[0] @ a[2] + a[1] @ a[3] + a[4]), None)})
-print("run_case", sorted(out))
-""".replace("ROOT", repr(str(tmp_path)))
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert "WORKS" not in done.stdout
-    assert lines[0] == "raises: rnncourse.numpy.rnn.rnn_step_forward is not available while grading: the assignment asks you to write it"
-    assert lines[2] == lines[3] == "raises: this part of the check runs only on the grader's side"
-    assert "sigmoid 0.5 rel_error 0.0" in done.stdout and "lstm kept True" in done.stdout
-    assert "run_case ['next_h']" in done.stdout  # the untrusted side of a check still works
-
-
-def _probe_stripped(folder, code):
-    env = {**os.environ, "PYTHONPATH": str(folder), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=folder, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-_TRY = """
-def attempt(name, call):
-    try:
-        call()
-        print(name, "WORKS")
-    except NotImplementedError:
-        print(name, "raises")
-"""
-
-
-def test_twins_in_rnncourse_torch_and_wrappers_of_assigned_functions_are_stripped(tmp_path):
-    """02 asks for the RNN: rnncourse.torch.RNN and stacked_rnn_forward (which calls rnn_forward) must not do it either."""
-    strip.build("02_rnn", tmp_path, mount_point=str(tmp_path))
-    out = _probe_stripped(tmp_path, _TRY + """
-import numpy as np, torch, rnncourse.torch as rt, rnncourse.numpy as rn
-attempt("torch.RNN", lambda: rt.RNN(3, 4))
-attempt("torch.RNNCell", lambda: rt.RNNCell(3, 4))
-attempt("torch.LSTM", lambda: rt.LSTM(3, 4)(torch.zeros(2, 5, 3)))
-x, h0 = np.zeros((2, 5, 3)), np.zeros((1, 2, 4))
-params = rn.init_params("rnn", 3, 4, rng=np.random.default_rng(0))
-attempt("stacked_rnn_forward", lambda: rn.stacked_rnn_forward(x, h0, params, cell="rnn"))
-lstm = rn.init_params("lstm", 3, 4, rng=np.random.default_rng(0))
-attempt("stacked lstm", lambda: rn.stacked_rnn_forward(x, h0, lstm, cell="lstm", c0=np.zeros((1, 2, 4))))
-""")
-    assert out.split("\n")[:5] == [
-        "torch.RNN raises", "torch.RNNCell raises", "torch.LSTM WORKS", "stacked_rnn_forward raises", "stacked lstm WORKS"
-    ]
-
-
-def test_declared_references_of_check_modules_are_stripped_and_given_helpers_kept(tmp_path):
-    """07's check module holds its right answers (REFERENCES) and helpers the notebook imports (decode, char_lm_data)."""
-    strip.build("07_applications", tmp_path, mount_point=str(tmp_path))
-    out = _probe_stripped(tmp_path, _TRY + """
-import numpy as np
-import rnncourse.checks.applications as app
-attempt("pad_sequences", lambda: app.pad_sequences([np.array([1, 2]), np.array([3])]))
-attempt("REFERENCES", lambda: app.REFERENCES["seasonal_naive"](np.arange(8.0), 4, 2))
-attempt("decode", lambda: app.decode(np.array([1, 2, 3])))
-attempt("char_lm_data", lambda: app.char_lm_data(0, 3000))
-""")
-    assert out.split("\n")[:4] == ["pad_sequences raises", "REFERENCES raises", "decode WORKS", "char_lm_data WORKS"]
-
-
-def test_check_modules_keep_only_what_their_run_functions_need():
-    import ast
-
-    tree = ast.parse((ROOT / "rnncourse" / "checks" / "sequence_modeling.py").read_text())
-    strip.strip_check_module(tree, "rnncourse.checks.sequence_modeling")
-    bodies = {n.name: ast.unparse(n) for n in tree.body if isinstance(n, ast.FunctionDef)}
-    assert "runs only on the grader's side" in bodies["_perplexity_reference"]
-    assert "runs only on the grader's side" in bodies["_one_hot_reference"]
-    assert "runs only on the grader's side" not in bodies["_one_hot_run"]
-    assert "embedding_forward(np.clip" not in ast.unparse(tree)  # a known mistake's code is gone
+# --- the stripped package: tests/grader/test_sandbox_package.py -------------------------
 
 
 # --- feedback ---------------------------------------------------------------------------

@@ -22,7 +22,8 @@ ALLOWED = {
     "source": {"notebook"},
     "plan": {"notebook"},
     "jobs": {"notebook"},
-    "strip": {"sandbox"},
+    "imports": set(),  # the import rule inside the sandbox (installed by the package's sitecustomize.py)
+    "strip": {"sandbox", "imports"},
     "sandbox": {"wire"},
     "runner": {"wire"},
     "execution": {"wire", "sandbox"},
