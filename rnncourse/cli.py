@@ -37,7 +37,8 @@ def _parser():
             "or nbgrader's submitted/<student>/<assignment>/ layout). Writes DIR/grades.csv, "
             "DIR/feedback/<student>/<notebook>.html and a cache (DIR/.cache); records every result in "
             "nbgrader's gradebook. Student code runs in a sandbox (bubblewrap, an unprivileged uid, cgroups); "
-            "the checks are judged outside it."
+            "the checks are judged outside it. A cell that stops the sandbox (a timeout, a crash, a memory kill) "
+            "costs only the checks that needed it."
         ),
     )
     g.add_argument("assignment", help="the assignment, e.g. 02_rnn")
@@ -47,8 +48,15 @@ def _parser():
     g.add_argument("--db", metavar="URL", help="the gradebook's database URL (default: sqlite:///COURSE/gradebook.db)")
     g.add_argument("--secret-file", metavar="FILE", help="the instructor's secret (default: COURSE/.rnncourse-secret; created if missing)")
     g.add_argument("--course", metavar="DIR", help="the course folder with the sources and nbgrader_config.py (default: this repository)")
-    g.add_argument("--cell-timeout", type=_positive(float), default=60.0, metavar="S", help="seconds per cell (default 60)")
-    g.add_argument("--timeout", type=_positive(float), default=600.0, metavar="S", help="seconds per notebook (default 600)")
+    g.add_argument(
+        "--cell-timeout", type=_positive(float), default=60.0, metavar="S",
+        help="seconds per cell, or per test cell's checks (default 60); a cell that passes it is skipped and the "
+        "rest of the notebook graded in a fresh sandbox",
+    )
+    g.add_argument(
+        "--timeout", type=_positive(float), default=600.0, metavar="S",
+        help="seconds per notebook, every restart after a stop included (default 600)",
+    )
     g.add_argument("--memory", type=_positive(int), default=2048, metavar="MB", help="memory per notebook in MB (default 2048)")
     g.add_argument("--max-output", type=_positive(int), default=1_000_000, metavar="BYTES", help="bytes of output per notebook (default 1000000)")
     g.add_argument("--max-processes", type=_positive(int), default=64, metavar="N", help="processes and threads per notebook (default 64)")
