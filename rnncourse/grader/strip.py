@@ -14,7 +14,7 @@ sandbox holds only:
    :mod:`rnncourse.checks.calls` declares (``NEEDS``): for 02_rnn,
    ``gradcheck`` and ``rel_error`` from :mod:`rnncourse.numpy`, so its
    ``gradcheck`` module and nothing of the RNN;
-3. the modules of :mod:`rnncourse` those two import, found by reading their
+3. the modules of ``rnncourse`` those two import, found by reading their
    import statements (a module's ``from .rnn import rnn_forward`` brings
    ``rnn``). A package's ``__init__`` comes in reduced: it keeps the import
    statements of its submodules that are there, and ``__all__`` what they
@@ -68,7 +68,7 @@ class StripError(RuntimeError):
 class SandboxPackage:
     """What :func:`build` put in the package folder, for one assignment.
 
-    ``modules``: the modules of :mod:`rnncourse` copied, sorted.
+    ``modules``: the modules of ``rnncourse`` copied, sorted.
     ``hidden``: the top-level modules replaced by stand-ins that raise
     (the sandbox must cover them in ``site-packages`` with the folder's).
     ``libraries``: the third-party modules the notebook may import.
@@ -255,7 +255,7 @@ def build(assignment, dest, *, mount_point):
     ``dest`` then holds ``rnncourse/`` (the modules of :func:`plan`, package
     ``__init__`` files reduced), ``sitecustomize.py`` (the import rule) and,
     when the assignment does not use PyTorch, stand-ins for
-    :data:`TORCH_FAMILY`. ``mount_point`` is where the sandbox will see
+    ``TORCH_FAMILY``. ``mount_point`` is where the sandbox will see
     ``dest`` (bytecode carries file names). Returns a :class:`SandboxPackage`;
     raises :class:`StripError` when the package cannot be built as declared.
     """

@@ -13,17 +13,17 @@ A graded check has two sides:
   :mod:`rnncourse.grader.strip`).
 
 Between the two sides travel only plain arrays: a case (dict ``str ->
-ndarray``) goes to :func:`run_case`, which calls the learner's functions and
-returns their outputs as another such dict; :func:`save_arrays` and
-:func:`load_arrays` carry both across a process boundary as NPZ, never
+ndarray``) goes to :func:`~rnncourse.checks.run_case`, which calls the learner's functions and
+returns their outputs as another such dict; :func:`~rnncourse.checks.save_arrays` and
+:func:`~rnncourse.checks.load_arrays` carry both across a process boundary as NPZ, never
 unpickling anything.
 
 A function that consumes another's output (a backward consuming a forward's
 cache) gets that output from the case, as arrays the trusted side computed
 with the reference: each function is judged on its own. A function that
 *calls* another graded function (``rnn_forward`` looping ``rnn_step_forward``)
-declares it in :attr:`Call.depends`; then every case also carries the visible
-cases of that dependency (keys ``"<dependency>:<j>:<input>"``), :func:`run_case`
+declares it in ``Call.depends``; then every case also carries the visible
+cases of that dependency (keys ``"<dependency>:<j>:<input>"``), :func:`~rnncourse.checks.run_case`
 runs the learner's dependency on them as well, and when the function fails,
 the judge says whether to fix the dependency first.
 
@@ -109,7 +109,7 @@ class Call:
     run : ``run(fns, inputs, out)``, for a call that ``args`` and
         ``returns`` cannot say (a callback, a dict, PyTorch modules): calls
         the learner's functions (``fns``, name -> callable) through
-        :func:`call` and puts what they gave into ``out``.
+        ``call`` and puts what they gave into ``out``.
     """
 
     name: str
@@ -176,7 +176,7 @@ class Written:
 class Needs:
     """What an assignment's notebook may import, which is all the grader's sandbox holds for it.
 
-    ``course``: module of :mod:`rnncourse` -> the names the notebook's first
+    ``course``: module of ``rnncourse`` -> the names the notebook's first
     cell imports from it (:mod:`rnncourse.checks` is always there).
     ``libraries``: the third-party modules it may import besides the
     Python standard library (``numpy``; ``torch`` where PyTorch is used).
@@ -330,7 +330,7 @@ def text(s):
 
 
 def read_text(arrays, key, default=""):
-    """The string stored under ``key`` by :func:`text`, or ``default``."""
+    """The string stored under ``key`` by ``text``, or ``default``."""
     v = arrays.get(key)
     if isinstance(v, np.ndarray) and v.dtype.kind == "U" and v.ndim == 0:
         return str(v)
