@@ -23,7 +23,7 @@ def float_array(name, a):
     passed instead of embeddings, say).
     """
     arr = np.asarray(a)
-    if not np.issubdtype(arr.dtype, np.floating):
+    if arr.dtype.kind != "f":  # np.issubdtype(arr.dtype, np.floating), several times faster
         raise ValueError(
             f"{name} has dtype {arr.dtype}; expected a floating-point array "
             "(float32 or float64)"
@@ -34,7 +34,7 @@ def float_array(name, a):
 def int_array(name, a):
     """Return ``a`` as an integer ndarray (indices, lengths), or raise ``ValueError``."""
     arr = np.asarray(a)
-    if not np.issubdtype(arr.dtype, np.integer):
+    if arr.dtype.kind not in "iu":  # np.issubdtype(arr.dtype, np.integer)
         raise ValueError(f"{name} has dtype {arr.dtype}; expected an integer array")
     return arr
 
