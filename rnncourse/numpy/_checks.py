@@ -70,11 +70,6 @@ def expect_shape(name, a, symbols, shape):
     return a
 
 
-def float_arrays(**arrays):
-    """Apply :func:`float_array` to each keyword and return the arrays in order."""
-    return [float_array(name, a) for name, a in arrays.items()]
-
-
 def upstream_gradient(name, d, symbols, shape):
     """An upstream gradient as a float array of exactly ``shape``, or raise ``ValueError``.
 
