@@ -13,19 +13,20 @@ A graded check has two sides:
   :mod:`rnncourse.grader.strip`).
 
 Between the two sides travel only plain arrays: a case (dict ``str ->
-ndarray``) goes to :func:`~rnncourse.checks.run_case`, which calls the learner's functions and
-returns their outputs as another such dict; :func:`~rnncourse.checks.save_arrays` and
-:func:`~rnncourse.checks.load_arrays` carry both across a process boundary as NPZ, never
-unpickling anything.
+ndarray``) goes to :func:`~rnncourse.checks.run_case`, which calls the
+learner's functions and returns their outputs as another such dict;
+:func:`~rnncourse.checks.save_arrays` and :func:`~rnncourse.checks.load_arrays`
+carry both across a process boundary as NPZ, never unpickling anything.
 
 A function that consumes another's output (a backward consuming a forward's
 cache) gets that output from the case, as arrays the trusted side computed
 with the reference: each function is judged on its own. A function that
 *calls* another graded function (``rnn_forward`` looping ``rnn_step_forward``)
 declares it in ``Call.depends``; then every case also carries the visible
-cases of that dependency (keys ``"<dependency>:<j>:<input>"``), :func:`~rnncourse.checks.run_case`
-runs the learner's dependency on them as well, and when the function fails,
-the judge says whether to fix the dependency first.
+cases of that dependency (keys ``"<dependency>:<j>:<input>"``),
+:func:`~rnncourse.checks.run_case` runs the learner's dependency on them as
+well, and when the function fails, the judge says whether to fix the
+dependency first.
 
 Each assignment has one module here (``rnn``, ``lstm``, ...) declaring its
 ``ASSIGNMENT``, ``CALLS``, ``WRITTEN`` (the questions graded by hand) and
@@ -180,12 +181,10 @@ class Needs:
     cell imports from it (:mod:`rnncourse.checks` is always there).
     ``libraries``: the third-party modules it may import besides the
     Python standard library (``numpy``; ``torch`` where PyTorch is used).
-    ``why``: one sentence for an instructor, when the list needs one.
     """
 
     course: dict = field(default_factory=dict)
     libraries: tuple = ("numpy", "matplotlib")
-    why: str = ""
 
     def describe(self):
         """``"the Python standard library, numpy, matplotlib, and from rnncourse: ..."``, for messages."""
