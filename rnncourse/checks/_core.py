@@ -335,6 +335,9 @@ def _judge(spec, case, outputs):
     if error is not None:
         # The case's hint helps with an exception in the learner's code (a
         # product of mismatched shapes), not with a return value of the wrong form.
+        cache = next((a for a in spec.call.args if isinstance(a, tuple)), None)
+        if cache is not None and raised and "unpack" in error:
+            hint = f"The cache is ({', '.join(cache)}), in that order: the layout the notebook states."
         return fail(error, hint if raised else "")
 
     if spec.precheck is not None:

@@ -97,6 +97,23 @@ def reference(forward, backward=None, *, torch_kind=None):
     return compute
 
 
+def cache_of(forward, layout):
+    """The ``given`` of a backward check: what the cache ``forward`` returns holds besides the case's inputs.
+
+    ``forward`` is rnncourse.numpy's (its caches have the layouts the
+    notebooks state); ``layout`` names the cache's fields in order.
+    """
+    args = get_call(forward.__name__).args
+
+    def given(i):
+        *_, cache = forward(*(i[a] for a in args))
+        if len(cache) != len(layout):
+            raise ValueError(f"{forward.__name__} returned a cache of {len(cache)} fields; the notebook states {layout}")
+        return {name: value for name, value in zip(layout, cache) if name not in i}
+
+    return given
+
+
 def torch_truth(i):
     """Whether case ``i`` takes its truth from torch.nn: a hidden case, with PyTorch installed.
 

@@ -3,7 +3,7 @@
 Learner-facing: the notebook imports ``ALPHABET``, ``THRESHOLD_BPC``,
 :func:`char_lm_data`, :func:`char_lm_scores`, :func:`baseline_bits_per_character`,
 :func:`decode` and :func:`generate_text` from here, and the check of
-``train_char_lm`` (:mod:`rnncourse.checks.applications`, the trusted side)
+``train_char_lm`` (``rnncourse.checks.applications``, the trusted side)
 measures a submitted model with :func:`heldout_bits_per_character` on blocks
 the learner's function never received. Nothing here knows an answer to the
 assignment's functions, so the grader's sandbox holds this module too.
@@ -37,7 +37,7 @@ THRESHOLD_BPC = 2.7
 On this text a unigram model (character frequencies) gets 4.0 to 4.15 bits
 per character and a bigram model (the last character) 3.2 to 3.4, whatever
 stretch of it: neither can reach 2.7. The reference training
-(:func:`rnncourse.checks.applications.train_char_lm`, a tanh RNN with 64 units, 400 Adam steps, about one
+(``rnncourse.checks.applications.train_char_lm``, a tanh RNN with 64 units, 400 Adam steps, about one
 second of CPU time) got 1.94 to 2.31 on 40 random stretches and seeds.
 """
 
@@ -113,7 +113,7 @@ def model_of(params, vocab_size=VOCAB_SIZE):
     V: vocabulary size, E: embedding size, H: hidden size, G: gate blocks
     (1 rnn, 4 lstm, 3 gru).
 
-    ``params`` must have the layout of :attr:`rnncourse.numpy.CharRNN.params`:
+    ``params`` must have the layout of ``CharRNN.params`` (:class:`rnncourse.numpy.CharRNN`):
     ``W_embed (V, E)``, ``Wx (E, G*H)``, ``Wh (H, G*H)``, ``b (G*H,)`` (or
     ``bx``, ``bh`` for a GRU), ``W_out (H, V)``, ``b_out (V,)``, all finite
     floating-point arrays. Raises :class:`ParamsError` saying what is wrong.
@@ -174,7 +174,7 @@ def char_lm_scores(params, idx):
 
     Parameters
     ----------
-    params : dict of arrays, as :attr:`rnncourse.numpy.CharRNN.params`.
+    params : dict of arrays, as ``CharRNN.params`` (:class:`rnncourse.numpy.CharRNN`).
     idx : (N, T) int, characters in ``[0, V)``.
 
     Returns

@@ -26,7 +26,17 @@ import numpy as np
 from rnncourse.numpy import gru_backward, gru_forward, gru_step_backward, gru_step_forward, sigmoid
 
 from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias
-from ._recurrent import hidden_cases, previous_states, reference, sequence_backward_inputs, shifted_states, step_backward_inputs, with_dnext
+from ._recurrent import (
+    cache_of,
+    hidden_cases,
+    previous_states,
+    reference,
+    sequence_backward_inputs,
+    shifted_states,
+    step_backward_inputs,
+    with_dnext,
+)
+from .calls.gru import SEQUENCE_CACHE, STEP_CACHE
 
 
 GATES = "rzn"
@@ -145,14 +155,12 @@ def _step_grads(i, **mistake):
 
 
 def _sequence(x, h0, Wx, Wh, bx, bh, *, carry=True, **mistake):
-    """The states ``h (N, T, H)`` over a sequence and each step's ``(r, z, n, hn)``, with a mistake of
-    :func:`_step` or no carried state."""
-    h, saved, prev_h = np.zeros(x.shape[:2] + h0.shape[1:]), [], h0
+    """The states ``h (N, T, H)`` over a sequence, with a mistake of :func:`_step` or no carried state."""
+    h, prev_h = np.zeros(x.shape[:2] + h0.shape[1:]), h0
     for t in range(x.shape[1]):
-        h[:, t], step_saved = _step(x[:, t], prev_h if carry else h0, Wx, Wh, bx, bh, **mistake)
-        saved.append(step_saved)
+        h[:, t] = _step(x[:, t], prev_h if carry else h0, Wx, Wh, bx, bh, **mistake)[0]
         prev_h = h[:, t]
-    return h, saved
+    return h
 
 
 def _bptt(i, *, carry=True, forwards=False, dWh_state="previous", direct=True):
@@ -164,7 +172,7 @@ def _bptt(i, *, carry=True, forwards=False, dWh_state="previous", direct=True):
     """
     x, h0, Wx, Wh, bx, bh, dh = i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], i["dh"]
     T = x.shape[1]
-    h, _ = _sequence(x, h0, Wx, Wh, bx, bh)
+    h = _sequence(x, h0, Wx, Wh, bx, bh)
     prev = previous_states(h0, h)
     grads = {"dx": np.zeros_like(x), "dWx": np.zeros_like(Wx), "dWh": np.zeros_like(Wh),
              "dbx": np.zeros_like(bx), "dbh": np.zeros_like(bh)}  # fmt: skip
@@ -179,22 +187,6 @@ def _bptt(i, *, carry=True, forwards=False, dWh_state="previous", direct=True):
     return {**grads, "dh0": carried}
 
 
-
-
-# --- the caches the backward checks get -----------------------------------------------
-
-
-def _step_cache(i):
-    """What the step's cache (:data:`~rnncourse.checks.calls.gru.STEP_CACHE`) holds besides its inputs."""
-    _, saved = _step(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["bx"], i["bh"])
-    return dict(zip(("r", "z", "n", "hn"), saved))
-
-
-def _sequence_cache(i):
-    """What the sequence's cache (:data:`~rnncourse.checks.calls.gru.SEQUENCE_CACHE`) holds besides its inputs."""
-    h, saved = _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"])
-    stacked = {name: np.stack([s[k] for s in saved], axis=1) for k, name in enumerate(("r", "z", "n", "hn"))}
-    return {**stacked, "h": h}
 
 
 # --- gru_step_forward -----------------------------------------------------------------
@@ -278,7 +270,7 @@ GRU_STEP_FORWARD = Check(
 
 
 def _sequence_h(i, **mistake):
-    return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], **mistake)[0]}
+    return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], **mistake)}
 
 
 GRU_FORWARD = Check(
@@ -337,7 +329,7 @@ _step_backward_inputs = step_backward_inputs(_step_inputs)
 GRU_STEP_BACKWARD = Check(
     name="gru_step_backward",
     reference=reference(gru_step_forward, gru_step_backward, torch_kind="GRU"),
-    given=_step_cache,
+    given=cache_of(gru_step_forward, STEP_CACHE),
     visible=(
         Case(
             "keep_state",
@@ -404,7 +396,7 @@ _backward_inputs = sequence_backward_inputs(_seq_inputs)
 GRU_BACKWARD = Check(
     name="gru_backward",
     reference=reference(gru_forward, gru_backward, torch_kind="GRU"),
-    given=_sequence_cache,
+    given=cache_of(gru_forward, SEQUENCE_CACHE),
     visible=(
         Case(
             "one_step",

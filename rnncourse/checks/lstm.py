@@ -25,7 +25,16 @@ import numpy as np
 from rnncourse.numpy import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward, sigmoid
 
 from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias
-from ._recurrent import hidden_cases, previous_states, reference, sequence_backward_inputs, shifted_states, step_backward_inputs
+from ._recurrent import (
+    cache_of,
+    hidden_cases,
+    previous_states,
+    reference,
+    sequence_backward_inputs,
+    shifted_states,
+    step_backward_inputs,
+)
+from .calls.lstm import SEQUENCE_CACHE, STEP_CACHE
 
 
 GATES = "ifgo"
@@ -198,23 +207,6 @@ def _bptt(i, *, carry_h=True, carry_c=True, carry_c_without_forget=False, forwar
     return {"dx": dx, "dh0": dh_carry, "dWx": dWx, "dWh": dWh, "db": db}
 
 
-
-
-# --- the caches the backward checks get -----------------------------------------------
-
-
-def _step_cache(i):
-    """What the step's cache (:data:`~rnncourse.checks.calls.lstm.STEP_CACHE`) holds besides its inputs."""
-    gates = _gates(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])
-    _, next_c = _cell(*gates, i["prev_c"])
-    return {**dict(zip(GATES, gates)), "tanh_c": np.tanh(next_c)}
-
-
-def _sequence_cache(i):
-    """What the sequence's cache (:data:`~rnncourse.checks.calls.lstm.SEQUENCE_CACHE`) holds besides its inputs."""
-    h, c, gates = _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])
-    stacked = {gate: np.stack([g[k] for g in gates], axis=1) for k, gate in enumerate(GATES)}
-    return {"c0": np.zeros_like(i["h0"]), **stacked, "tanh_c": np.tanh(c), "h": h, "c": c}
 
 
 # --- lstm_step_forward ----------------------------------------------------------------
@@ -391,7 +383,7 @@ _step_backward_inputs = step_backward_inputs(_step_inputs, names=("dnext_h", "dn
 LSTM_STEP_BACKWARD = Check(
     name="lstm_step_backward",
     reference=reference(lstm_step_forward, lstm_step_backward, torch_kind="LSTM"),
-    given=_step_cache,
+    given=cache_of(lstm_step_forward, STEP_CACHE),
     visible=(
         Case(
             "dnext_h_only",
@@ -459,7 +451,7 @@ _backward_inputs = sequence_backward_inputs(_seq_inputs)
 LSTM_BACKWARD = Check(
     name="lstm_backward",
     reference=reference(lstm_forward, lstm_backward, torch_kind="LSTM"),
-    given=_sequence_cache,
+    given=cache_of(lstm_forward, SEQUENCE_CACHE),
     visible=(
         Case(
             "one_step",

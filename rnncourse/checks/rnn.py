@@ -14,7 +14,15 @@ import numpy as np
 from rnncourse.numpy import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward, sigmoid
 
 from ._core import Case, Check, Mistake, nonzero_bias, random_cases
-from ._recurrent import previous_states, reference, sequence_backward_inputs, shifted_states, step_backward_inputs
+from ._recurrent import (
+    cache_of,
+    previous_states,
+    reference,
+    sequence_backward_inputs,
+    shifted_states,
+    step_backward_inputs,
+)
+from .calls.rnn import SEQUENCE_CACHE, STEP_CACHE
 
 
 def _params(rng, D, H, dtype=np.float64):
@@ -170,11 +178,6 @@ RNN_FORWARD = Check(
 # --- rnn_step_backward ----------------------------------------------------------------
 
 
-def _step_cache(i):
-    """What the step's cache (:data:`~rnncourse.checks.calls.rnn.STEP_CACHE`) holds besides its inputs: ``next_h``."""
-    return {"next_h": rnn_step_forward(i["x"], i["prev_h"], i["Wx"], i["Wh"], i["b"])[0]}
-
-
 def _step_grads_from_da(i, da, Wh_back=None):
     """The step's five gradients for a given gradient ``da`` of the pre-activation."""
     Wh_back = i["Wh"].T if Wh_back is None else Wh_back
@@ -198,7 +201,7 @@ _step_backward_inputs = step_backward_inputs(_step_inputs)
 RNN_STEP_BACKWARD = Check(
     name="rnn_step_backward",
     reference=reference(rnn_step_forward, rnn_step_backward),
-    given=_step_cache,
+    given=cache_of(rnn_step_forward, STEP_CACHE),
     visible=(
         Case("small", "N=2, D=3, H=4", "", lambda rng: _step_backward_inputs(rng, 2, 3, 4)),
         Case(
@@ -249,11 +252,6 @@ RNN_STEP_BACKWARD = Check(
 # --- rnn_backward ---------------------------------------------------------------------
 
 
-def _sequence_cache(i):
-    """What the sequence's cache (:data:`~rnncourse.checks.calls.rnn.SEQUENCE_CACHE`) holds besides its inputs: ``h``."""
-    return {"h": _states(i)}
-
-
 def _bptt_variant(i, *, carry=True, carry_after_derivative=False, dWh_state="previous", forwards=False):
     """BPTT with one deliberate mistake, to recognise it in a learner's gradients.
 
@@ -286,7 +284,7 @@ _backward_inputs = sequence_backward_inputs(_seq_inputs)
 RNN_BACKWARD = Check(
     name="rnn_backward",
     reference=reference(rnn_forward, rnn_backward),
-    given=_sequence_cache,
+    given=cache_of(rnn_forward, SEQUENCE_CACHE),
     visible=(
         Case(
             "one_step",

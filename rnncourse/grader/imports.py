@@ -31,7 +31,7 @@ class ImportRule:
     """A finder at the head of ``sys.meta_path`` that refuses the notebook's imports outside a list.
 
     ``libraries``: the third-party top-level modules allowed besides the
-    standard library. ``course``: the modules of :mod:`rnncourse` the
+    standard library. ``course``: the modules of ``rnncourse`` the
     sandbox's package holds. ``allowed``: how a message states the list.
     """
 

@@ -14,7 +14,7 @@ sandbox holds only:
    :mod:`rnncourse.checks.calls` declares (``NEEDS``): for 02_rnn,
    ``gradcheck`` and ``rel_error`` from :mod:`rnncourse.numpy`, so its
    ``gradcheck`` module and nothing of the RNN;
-3. the modules of :mod:`rnncourse` those two import, found by reading their
+3. the modules of ``rnncourse`` those two import, found by reading their
    import statements (a module's ``from .rnn import rnn_forward`` brings
    ``rnn``). A package's ``__init__`` comes in reduced: it keeps the import
    statements of its submodules that are there, and ``__all__`` what they
@@ -22,8 +22,9 @@ sandbox holds only:
 
 The build fails (:class:`StripError`) when a module that would be copied
 defines a function or a class named like one the assignment asks for, when
-the trusted side of the checks would be copied, and when a name the
-notebook imports does not exist. PyTorch: an assignment whose ``NEEDS`` does
+a module of :mod:`rnncourse.checks` other than its calls and those a
+notebook's ``NEEDS`` names (``char_lm`` in 07) would be copied, and when a
+name the notebook imports does not exist. PyTorch: an assignment whose ``NEEDS`` does
 not list ``torch`` gets, at the top of the package folder, stand-ins for
 ``torch`` and its companions that raise ``ModuleNotFoundError``; the sandbox
 covers the real ones in ``site-packages`` with them. Python runs the
@@ -68,7 +69,7 @@ class StripError(RuntimeError):
 class SandboxPackage:
     """What :func:`build` put in the package folder, for one assignment.
 
-    ``modules``: the modules of :mod:`rnncourse` copied, sorted.
+    ``modules``: the modules of ``rnncourse`` copied, sorted.
     ``hidden``: the top-level modules replaced by stand-ins that raise
     (the sandbox must cover them in ``site-packages`` with the folder's).
     ``libraries``: the third-party modules the notebook may import.
@@ -107,7 +108,7 @@ def _exists(module):
 
 
 def _trusted(module):
-    """The trusted side of the checks (cases, references, known mistakes): never in the sandbox."""
+    """The trusted side of the checks (cases, references, known mistakes), unless a notebook's NEEDS names it."""
     return module.startswith("rnncourse.checks.") and not (module == SANDBOX_SIDE or module.startswith(SANDBOX_SIDE + "."))
 
 
@@ -168,12 +169,14 @@ def plan(assignment):
             raise StripError(f"{assignment} declares that its notebook imports from {module}, which does not exist")
         todo.append(module)
         todo += [_defining_module(module, name) for name in names]
-    needed = set(needs.course) | {_defining_module(m, n) for m, names in needs.course.items() for n in names}
+    declared = set(needs.course) | {_defining_module(m, n) for m, names in needs.course.items() for n in names}
     chosen = set()
     while todo:
         module = todo.pop()
-        if module in chosen or not _exists(module) or (_trusted(module) and module not in needed):
+        if module in chosen or not _exists(module):
             continue
+        if _trusted(module) and module not in declared:
+            raise StripError(f"the trusted module {module} would be in the sandbox of {assignment}")
         chosen.add(module)
         parts = module.split(".")
         todo += [".".join(parts[:k]) for k in range(1, len(parts))]  # the packages above it
@@ -222,11 +225,9 @@ def _reduce_init(tree, module, chosen, assignment, allowed):
 
 
 def _verify(assignment, chosen):
-    """No copied module defines what the assignment asks for, and the trusted side is not there."""
+    """No copied module defines what the assignment asks for."""
     assigned = set(assigned_functions(assignment))
     for module in chosen:
-        if _trusted(module) and not module.startswith("rnncourse.checks.char_lm"):
-            raise StripError(f"the trusted module {module} would be in the sandbox of {assignment}")
         path = _source(module)[0] if module != "rnncourse" else PACKAGE / "__init__.py"
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in assigned:
@@ -255,7 +256,7 @@ def build(assignment, dest, *, mount_point):
     ``dest`` then holds ``rnncourse/`` (the modules of :func:`plan`, package
     ``__init__`` files reduced), ``sitecustomize.py`` (the import rule) and,
     when the assignment does not use PyTorch, stand-ins for
-    :data:`TORCH_FAMILY`. ``mount_point`` is where the sandbox will see
+    ``TORCH_FAMILY``. ``mount_point`` is where the sandbox will see
     ``dest`` (bytecode carries file names). Returns a :class:`SandboxPackage`;
     raises :class:`StripError` when the package cannot be built as declared.
     """

@@ -82,12 +82,18 @@ def test_a_float32_answer_is_judged_at_the_tolerance_of_its_case(name):
     with the message to compute in the inputs' dtype.
     """
     fns = {f: in_float32(RIGHT[f]) for f in functions_of(name)}
+    told = 0
     for case in make_cases(name) + make_cases(name, hidden=True):
         passed, message = judge(name, case, run_case(name, case, fns))
         if case_dtype(inputs_of(case)) == np.float32:
             assert passed, message
         elif not passed:
             assert PRECISION in message.lower(), message
+            told += 1
+    # Only outputs that float32 holds exactly (one-hot rows, integers) or that are not compared pass, and
+    # the PyTorch step, which in_float32 does not reach (its arguments are tensors and modules).
+    exempt = ("one_hot", "pad_sequences", "train_char_lm", "attention_decoder_step")
+    assert told or name in exempt, f"{name}: float32 passed every float64 case"
 
 
 def test_a_float32_answer_to_a_float64_case_fails_with_the_precision_message():

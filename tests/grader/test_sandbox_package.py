@@ -211,6 +211,18 @@ def test_a_package_that_would_hold_an_assigned_function_is_not_built(tmp_path, m
         strip.build("02_rnn", tmp_path / "b", mount_point=str(tmp_path / "b"))
 
 
+def test_a_package_that_would_hold_the_trusted_side_of_the_checks_is_not_built(tmp_path, monkeypatch):
+    imports = strip._imports
+
+    def calls_import_the_judge(module, tree, is_package):  # as if a module of the calls imported _core
+        found = imports(module, tree, is_package)
+        return found | {"rnncourse.checks._core"} if module == "rnncourse.checks.calls.rnn" else found
+
+    monkeypatch.setattr(strip, "_imports", calls_import_the_judge)
+    with pytest.raises(strip.StripError, match="the trusted module rnncourse.checks._core would be in the sandbox"):
+        strip.build("02_rnn", tmp_path, mount_point=str(tmp_path))
+
+
 # --- in the real sandbox -----------------------------------------------------------------
 
 TAMPER = """

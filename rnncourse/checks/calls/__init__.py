@@ -13,19 +13,20 @@ A graded check has two sides:
   :mod:`rnncourse.grader.strip`).
 
 Between the two sides travel only plain arrays: a case (dict ``str ->
-ndarray``) goes to :func:`run_case`, which calls the learner's functions and
-returns their outputs as another such dict; :func:`save_arrays` and
-:func:`load_arrays` carry both across a process boundary as NPZ, never
-unpickling anything.
+ndarray``) goes to :func:`~rnncourse.checks.run_case`, which calls the
+learner's functions and returns their outputs as another such dict;
+:func:`~rnncourse.checks.save_arrays` and :func:`~rnncourse.checks.load_arrays`
+carry both across a process boundary as NPZ, never unpickling anything.
 
 A function that consumes another's output (a backward consuming a forward's
 cache) gets that output from the case, as arrays the trusted side computed
 with the reference: each function is judged on its own. A function that
 *calls* another graded function (``rnn_forward`` looping ``rnn_step_forward``)
-declares it in :attr:`Call.depends`; then every case also carries the visible
-cases of that dependency (keys ``"<dependency>:<j>:<input>"``), :func:`run_case`
-runs the learner's dependency on them as well, and when the function fails,
-the judge says whether to fix the dependency first.
+declares it in ``Call.depends``; then every case also carries the visible
+cases of that dependency (keys ``"<dependency>:<j>:<input>"``),
+:func:`~rnncourse.checks.run_case` runs the learner's dependency on them as
+well, and when the function fails, the judge says whether to fix the
+dependency first.
 
 Each assignment has one module here (``rnn``, ``lstm``, ...) declaring its
 ``ASSIGNMENT``, ``CALLS``, ``WRITTEN`` (the questions graded by hand) and
@@ -109,7 +110,7 @@ class Call:
     run : ``run(fns, inputs, out)``, for a call that ``args`` and
         ``returns`` cannot say (a callback, a dict, PyTorch modules): calls
         the learner's functions (``fns``, name -> callable) through
-        :func:`call` and puts what they gave into ``out``.
+        ``call`` and puts what they gave into ``out``.
     """
 
     name: str
@@ -176,16 +177,14 @@ class Written:
 class Needs:
     """What an assignment's notebook may import, which is all the grader's sandbox holds for it.
 
-    ``course``: module of :mod:`rnncourse` -> the names the notebook's first
+    ``course``: module of ``rnncourse`` -> the names the notebook's first
     cell imports from it (:mod:`rnncourse.checks` is always there).
     ``libraries``: the third-party modules it may import besides the
     Python standard library (``numpy``; ``torch`` where PyTorch is used).
-    ``why``: one sentence for an instructor, when the list needs one.
     """
 
     course: dict = field(default_factory=dict)
     libraries: tuple = ("numpy", "matplotlib")
-    why: str = ""
 
     def describe(self):
         """``"the Python standard library, numpy, matplotlib, and from rnncourse: ..."``, for messages."""
@@ -330,7 +329,7 @@ def text(s):
 
 
 def read_text(arrays, key, default=""):
-    """The string stored under ``key`` by :func:`text`, or ``default``."""
+    """The string stored under ``key`` by ``text``, or ``default``."""
     v = arrays.get(key)
     if isinstance(v, np.ndarray) and v.dtype.kind == "U" and v.ndim == 0:
         return str(v)

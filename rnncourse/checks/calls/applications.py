@@ -82,6 +82,9 @@ WRITTEN = (
     Written("q_exposure_bias", ASSIGNMENT, 2, "exposure bias when a one-step forecaster is rolled out"),
 )
 
+# Problem 6 may train with CharRNN or with PyTorch. CharRNN brings rnncourse.numpy's models and its
+# temporal_softmax_loss, which is bits_per_character times ln 2: the notebook hands that model over,
+# and this one overlap with an assigned function comes with it.
 NEEDS = Needs(
     course={
         "rnncourse.checks.char_lm": (
@@ -91,9 +94,4 @@ NEEDS = Needs(
         "rnncourse.numpy": ("Adam", "CharRNN", "clip_grad_norm_global"),
     },
     libraries=("numpy", "matplotlib", "torch"),
-    why=(
-        "problem 6 may train with CharRNN or with PyTorch; CharRNN brings rnncourse.numpy's models and its "
-        "temporal_softmax_loss, which is bits_per_character times ln 2: the notebook hands the model over, and "
-        "that one overlap with it"
-    ),
 )  # fmt: skip

@@ -136,7 +136,5 @@ WRITTEN = (
     Written("q_transformer", ASSIGNMENT, 1, "correct the claim that Transformers are RNNs (ERRATA 10)"),
 )
 
-NEEDS = Needs(
-    libraries=("numpy", "matplotlib", "torch"),
-    why="problem 6 is written in PyTorch; the course's own attention modules and Seq2Seq are not in the sandbox",
-)
+# Problem 6 is written in PyTorch; the course's own attention modules and Seq2Seq are not in the sandbox.
+NEEDS = Needs(libraries=("numpy", "matplotlib", "torch"))

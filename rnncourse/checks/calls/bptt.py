@@ -94,7 +94,5 @@ WRITTEN = (
     Written("q_clipping", ASSIGNMENT, 2, "global against per-parameter clipping"),
 )
 
-NEEDS = Needs(
-    course={"rnncourse.numpy": ("rel_error", "rnn_backward", "rnn_forward", "rnn_step_forward")},
-    why="the RNN of assignment 2 is given: truncated BPTT calls it on each chunk",
-)
+# The RNN of assignment 2 is given: truncated BPTT calls it on each chunk.
+NEEDS = Needs(course={"rnncourse.numpy": ("rel_error", "rnn_backward", "rnn_forward", "rnn_step_forward")})
