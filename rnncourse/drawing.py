@@ -121,8 +121,8 @@ def phone_px(size, width):
 
 def fontsize(width):
     """The font size, in points, for text in a figure ``width`` inches wide (see the size rule above)."""
-    if not 0 < width <= MAX_WIDTH:
-        raise ValueError(f"width is {width!r} inches; expected a diagram at most MAX_WIDTH = {MAX_WIDTH} wide")
+    if not width > 0:
+        raise ValueError(f"width is {width!r} inches; expected a positive width")
     return max(MIN_FONTSIZE, PHONE_TEXT_PX / phone_px(1.0, width))
 
 
@@ -136,7 +136,8 @@ def diagram(xlim, ylim, width=5.5):
     (x0, x1), (y0, y1) = xlim, ylim
     if not (x1 > x0 and y1 > y0):
         raise ValueError(f"xlim {xlim} and ylim {ylim} must each go from low to high")
-    fontsize(width)  # checks the width
+    if not 0 < width <= MAX_WIDTH:
+        raise ValueError(f"width is {width!r} inches; expected a diagram at most MAX_WIDTH = {MAX_WIDTH} wide")
     fig = Figure(figsize=(width, width * (y1 - y0) / (x1 - x0)))
     FigureCanvasAgg(fig)  # drawn by Agg, whatever pyplot's backend: text sizes and extents can be measured
     ax = fig.add_axes((0, 0, 1, 1))
