@@ -81,6 +81,7 @@ __all__ = [
     "truncated_bptt_windows",
     "lstm_cell",
     "gru_cell",
+    "gru_reset_conventions",
 ]
 
 #: What each colour means, in every diagram of the book.
@@ -649,4 +650,32 @@ def gru_cell():
     box(ax, (0.95, -1.0), "$x_t$", "input")
     wire(ax, [(0.95, -0.77), (0.95, Y_BUS)], arrow=False)
     label(ax, (3.6, -0.95), "(biases left out)", va="center", color="0.35")
+    return fig
+
+
+def gru_reset_conventions():
+    """Chapter 5: where the reset gate acts in the GRU's candidate n_t. Left, PyTorch and cuDNN: after
+    the product, on h_{t-1} W_hn + b_hn. Right, Cho et al. (2014): before it, on h_{t-1}."""
+    fig, ax = diagram((-0.45, 7.35), (-0.35, 5.2), width=5.2)
+    panels = ((1.75, "reset after (PyTorch)", True, r"$\cdot W_{hn} + b_{hn}$", r"$x_t W_{xn} + b_{xn}$"),
+              (5.45, "reset before (Cho et al.)", False, r"$\cdot W_{hn}$", r"$x_t W_{xn} + b_{n}$"))
+    for x0, title, after, product, input_term in panels:
+        label(ax, (x0, 5.15), title, va="top")
+        box(ax, (x0, 0.1), "$h_{t-1}$", "state", w=0.9)
+        y = 0.1
+        for kind in (("product", "reset") if after else ("reset", "product")):
+            wire(ax, [(x0, y + 0.25), (x0, y + 0.75)])
+            y += 1.0
+            if kind == "product":
+                box(ax, (x0, y), product, "white", w=1.9, h=0.5)
+            else:
+                op(ax, (x0, y), r"$\times$")
+                label(ax, (x0 + 0.3, y), "$r_t$", ha="left", color="0.2")
+        wire(ax, [(x0, y + 0.25), (x0, 2.9)])
+        op(ax, (x0, 3.1), "$+$")
+        label(ax, (x0 - 0.3, 3.1), input_term, ha="right")
+        wire(ax, [(x0, 3.3), (x0, 3.85)])
+        box(ax, (x0, 4.1), r"$\tanh$", "candidate", w=0.9)
+        label(ax, (x0 + 0.55, 4.45), "$n_t$", ha="left")
+    ax.plot([3.6, 3.6], [-0.3, 5.1], color="0.8", lw=1)
     return fig

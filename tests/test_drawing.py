@@ -31,6 +31,7 @@ DIAGRAMS = {
     "lstm_cell_3": {"stage": 3},
     "lstm_cell_4": {"stage": 4},
     "gru_cell": {},
+    "gru_reset_conventions": {},
 }
 
 
