@@ -131,21 +131,22 @@ def gru_step_backward(dnext_h, cache):
     # next_h = (1 - z) * n + z * prev_h; each gate through the slope of its activation
     da_z = dnext_h * (prev_h - n) * z * (1 - z)
     da_n = dnext_h * (1 - z) * (1 - n**2)
+    # dhn: the gradient of hn; dprev_h_via_n: what prev_h gets through hn (and, before, through r * prev_h)
     if reset_after:
         # n = tanh(ax_n + r * hn), hn = prev_h Whn + bhn
         dhn = da_n * r
         da_r = da_n * hn * r * (1 - r)
-        dprev_h_n = dhn @ Whn.T
+        dprev_h_via_n = dhn @ Whn.T
         dWhn = prev_h.T @ dhn
     else:
         # n = tanh(ax_n + hn), hn = s Whn + bhn with s = r * prev_h
         dhn = da_n
         ds = dhn @ Whn.T
         da_r = ds * prev_h * r * (1 - r)
-        dprev_h_n = ds * r
+        dprev_h_via_n = ds * r
         dWhn = (r * prev_h).T @ dhn
     # r = sigmoid(ax_r + prev_h Whr + bhr) and z likewise; prev_h also reaches next_h directly
-    dprev_h = dnext_h * z + dprev_h_n + da_r @ Whr.T + da_z @ Whz.T
+    dprev_h = dnext_h * z + dprev_h_via_n + da_r @ Whr.T + da_z @ Whz.T
     dWh = np.concatenate([prev_h.T @ da_r, prev_h.T @ da_z, dWhn], axis=1)
     dbh = np.concatenate([da_r, da_z, dhn], axis=1).sum(axis=0)
     # the input side x Wx + bx, its blocks stacked r, z, n

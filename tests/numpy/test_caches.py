@@ -118,7 +118,8 @@ def test_lstm_sequence_cache_stacks_the_steps():
     prev_h, prev_c = p["h0"], p["c0"]
     for t in range(T):
         prev_h, prev_c, step_cache = lstm_step_forward(p["x"][:, t], prev_h, prev_c, p["Wx"], p["Wh"], p["b"])
-        assert_layout(tuple(a[:, t] for a in fields + [c]), dict(zip("i f g o tanh_c c".split(), [*step_cache[5:], prev_c])))
+        want = dict(zip("i f g o tanh_c c".split(), [*step_cache[5:], prev_c]))
+        assert_layout(tuple(a[:, t] for a in fields + [c]), want)
 
 
 def test_lstm_sequence_cache_holds_zeros_for_c0_none():
@@ -137,7 +138,9 @@ def test_gru_sequence_cache_stacks_the_steps(reset_after):
     assert_layout((x, h0, Wx, Wh, h_cached), dict(x=p["x"], h0=p["h0"], Wx=p["Wx"], Wh=p["Wh"], h=h))
     prev_h = p["h0"]
     for t in range(T):
-        prev_h, step_cache = gru_step_forward(p["x"][:, t], prev_h, p["Wx"], p["Wh"], p["bx"], p["bh"], reset_after=reset_after)
+        prev_h, step_cache = gru_step_forward(
+            p["x"][:, t], prev_h, p["Wx"], p["Wh"], p["bx"], p["bh"], reset_after=reset_after
+        )
         assert_layout((r[:, t], z[:, t], n[:, t], hn[:, t]), dict(zip("r z n hn".split(), step_cache[4:8])))
 
 
@@ -214,7 +217,8 @@ def test_a_backward_for_the_stated_layout_cannot_take_another_option():
     p = rnn_inputs(14)
     dnext_h = np.ones((N, H))
     _, tanh_cache = rnn_step_forward(p["x"][:, 0], p["h0"], p["Wx"], p["Wh"], p["b"])
-    for got, want in zip(_backward_for_the_stated_rnn_layout(dnext_h, tanh_cache), rnn_step_backward(dnext_h, tanh_cache)):
+    exercise, reference = _backward_for_the_stated_rnn_layout(dnext_h, tanh_cache), rnn_step_backward(dnext_h, tanh_cache)
+    for got, want in zip(exercise, reference):
         assert_close(got, want, "the exercise's backward on the reference cache")
     _, relu_cache = rnn_step_forward(p["x"][:, 0], p["h0"], p["Wx"], p["Wh"], p["b"], nonlinearity="relu")
     with pytest.raises(ValueError, match="too many values to unpack"):
@@ -232,7 +236,8 @@ def test_the_reference_backward_refuses_a_cache_of_another_length():
     message = "cache is a tuple of 8; expected the tuple (x, prev_h, Wx, Wh, next_h)"
     with pytest.raises(ValueError, match=re.escape(message)):
         rnn_step_backward(np.ones((N, H)), gru_cache)
-    with pytest.raises(ValueError, match=re.escape("cache is a tuple of 5; expected the tuple (x, prev_h, Wx, Wh, r, z, n, hn)")):
+    message = "cache is a tuple of 5; expected the tuple (x, prev_h, Wx, Wh, r, z, n, hn)"
+    with pytest.raises(ValueError, match=re.escape(message)):
         gru_step_backward(np.ones((N, H)), rnn_cache)
     _, seq_cache = gru_forward(**g)
     with pytest.raises(ValueError, match=re.escape("cache is a tuple of 11")):

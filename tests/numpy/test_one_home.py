@@ -28,7 +28,7 @@ def test_no_module_imports_a_private_name_of_another():
         for alias in node.names
         if alias.name.startswith("_")
     ]
-    assert not found, "private helpers imported across modules (give them a public name in _checks):\n" + "\n".join(found)
+    assert not found, "private helpers imported across modules (give them a public name):\n" + "\n".join(found)
 
 
 def test_one_sigmoid():
@@ -42,7 +42,8 @@ def test_one_sigmoid():
 
 
 def _line_of(module, name):
-    return next(n.lineno for n in ast.walk(_tree(PACKAGE / module)) if isinstance(n, ast.FunctionDef) and n.name == name)
+    nodes = ast.walk(_tree(PACKAGE / module))
+    return next(n.lineno for n in nodes if isinstance(n, ast.FunctionDef) and n.name == name)
 
 
 def test_the_cells_return_values_not_buffers():
