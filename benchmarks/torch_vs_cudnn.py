@@ -3,8 +3,9 @@
 Run from the repository root::
 
     .venv/bin/python benchmarks/torch_vs_cudnn.py [--device cpu|cuda] [--dtype float32|bfloat16] [--quick]
+        [--models lstm,gru,rnn] [--shapes "64,128,256,256;64,100,512,512"]
 
-For each model (LSTM, GRU) and shape (N, T, D, H) = (batch, time steps,
+For each model (LSTM, GRU; RNN with ``--models``) and shape (N, T, D, H) = (batch, time steps,
 input size, hidden size) it prints, in milliseconds, the median of
 ``--repeats`` timed runs after warm-up runs, ours and torch's timed
 alternately (so that a noisy neighbour slows both alike), and the ratios
@@ -46,10 +47,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from rnncourse.torch import _recurrence  # noqa: E402
-from rnncourse.torch.rnn import GRU, LSTM  # noqa: E402
+from rnncourse.torch.rnn import GRU, LSTM, RNN  # noqa: E402
 
 SHAPES = [(32, 64, 64, 128), (64, 128, 256, 256), (64, 100, 512, 512), (16, 1024, 768, 768)]
-MODELS = {"lstm": (LSTM, torch.nn.LSTM), "gru": (GRU, torch.nn.GRU)}
+MODELS = {"lstm": (LSTM, torch.nn.LSTM), "gru": (GRU, torch.nn.GRU), "rnn": (RNN, torch.nn.RNN)}
 
 
 def parse_args():
@@ -61,12 +62,28 @@ def parse_args():
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first (cuDNN chooses its algorithms)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for both (default: torch's)")
     p.add_argument("--tf32", action="store_true", help="allow TF32 for both (GPU, float32)")
-    p.add_argument("--models", default="lstm,gru", help="comma-separated subset of lstm,gru")
+    p.add_argument("--models", default="lstm,gru", help="comma-separated subset of lstm,gru,rnn")
+    p.add_argument("--shapes", default=None, type=parse_shapes,
+                   help='shapes "N,T,D,H;N,T,D,H" instead of the default list (e.g. the two of the 1.2x target)')
     p.add_argument("--cuda-graphs", action="store_true", help="also time ours captured as a CUDA graph")
     args = p.parse_args()
+    unknown = set(args.models.split(",")) - set(MODELS)
+    if unknown:
+        p.error(f"--models {args.models!r}: {', '.join(sorted(unknown))} unknown; expected a subset of lstm,gru,rnn")
     if args.repeats is None:
         args.repeats = 3 if args.quick else 7
     return args
+
+
+def parse_shapes(text):
+    """``"64,128,256,256;64,100,512,512"`` -> ``[(64, 128, 256, 256), (64, 100, 512, 512)]``."""
+    try:
+        shapes = [tuple(int(n) for n in part.split(",")) for part in text.split(";") if part.strip()]
+    except ValueError:
+        shapes = []
+    if not shapes or any(len(shape) != 4 or min(shape) < 1 for shape in shapes):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected shapes N,T,D,H of positive ints separated by ';'")
+    return shapes
 
 
 def make_timer(device):
@@ -189,7 +206,7 @@ def main():
         )
     print(f"torch {torch.__version__}; {where}; dtype {args.dtype}; {settings}")
     print(f"median of {args.repeats} runs after {args.warmup} warm-up runs; times in ms; ratio = ours / torch.nn")
-    shapes = SHAPES[:-1] if args.quick else SHAPES
+    shapes = args.shapes or (SHAPES[:-1] if args.quick else SHAPES)
     timer = make_timer(args.device)
     header = (f"{'model':5} {'(N, T, D, H)':>20} | {'ours fwd':>9} {'torch fwd':>9} {'ratio':>6} | "
               f"{'ours f+b':>9} {'torch f+b':>9} {'ratio':>6} | {'max|dy|':>8}")

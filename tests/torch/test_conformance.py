@@ -21,6 +21,7 @@ tolerance policy) unless a test says why not.
 
 import os
 import re
+import shutil
 import warnings
 
 import pytest
@@ -351,7 +352,14 @@ class _Stack(nn.Module):
         return self.out(self.gru(h.transpose(0, 1))[0])
 
 
+def _require_a_cxx_compiler():
+    """Inductor builds its CPU kernels with a C++ compiler: say so plainly where there is none."""
+    if shutil.which(os.environ.get("CXX", "g++")) is None and shutil.which("c++") is None:
+        pytest.fail("torch.compile needs a C++ compiler (g++): run scripts/install-test-deps.sh")
+
+
 def _compiled_against_eager(model, x, **compile_kwargs):
+    _require_a_cxx_compiler()
     torch._dynamo.reset()
     compiled = torch.compile(model, **compile_kwargs)
     results = []
@@ -404,6 +412,7 @@ def test_4_torch_compile_of_the_cells_equals_eager():
         return cells[2](h, c)
 
     x = torch.randn(2, 3, requires_grad=True)
+    _require_a_cxx_compiler()
     torch._dynamo.reset()
     compiled = torch.compile(three_steps, fullgraph=True)
     outputs = []
