@@ -266,7 +266,7 @@ class _Recurrent:
                 f"{'proj_size' if size == self.proj_size else 'hidden_size'}), got {list(state.shape)}"
             )
         if state.dtype != like.dtype and not torch.is_autocast_enabled(like.device.type):
-            raise ValueError(f"{name} has dtype {state.dtype}; expected {like.dtype} like the input")
+            raise InputError(f"{name} has dtype {state.dtype}; expected {like.dtype} like the input")
         if packed is not None and packed.sorted_indices is not None:
             state = state.index_select(1, packed.sorted_indices)
         return state

@@ -278,6 +278,29 @@ def test_2_batched_gradient_check_passes(kind):
     assert torch.autograd.gradcheck(as_function(ours), inputs, check_batched_grad=True, fast_mode=True)
 
 
+@pytest.mark.parametrize("kind", MODULES)
+def test_2_per_sample_gradients_with_torch_func_equal_torchs_one_at_a_time(kind):
+    """``vmap(grad(...))`` over a batch of sequences (what differential privacy does).
+
+    torch.nn's modules fail under it on the CPU; torch's gradients one
+    sequence at a time are the truth.
+    """
+    ours, theirs = make_pair(kind, 3, 4, bidirectional=True)
+    params = {name: p.detach() for name, p in ours.named_parameters()}
+    xs = torch.randn(5, 6, 3, dtype=torch.float64)
+
+    def loss(module):
+        def f(p, x):
+            return torch.func.functional_call(module, p, (x.unsqueeze(1),))[0].square().sum()
+
+        return f
+
+    batched = torch.func.vmap(torch.func.grad(loss(ours)), in_dims=(None, 0))(params, xs)
+    one_at_a_time = [torch.func.grad(loss(theirs))(params, x) for x in xs]
+    for name in params:
+        assert_close(batched[name], torch.stack([g[name] for g in one_at_a_time]), f"per-sample gradient of {name}")
+
+
 # ---------------------------------------------------------------------------
 # 3. An empty batch
 
@@ -516,6 +539,8 @@ ERROR_INPUTS = [
     ("input size", lambda M: M["lstm"](3, 5)(_x(4, 2, 6)), r"input_size.*Expected 3, got 6"),
     ("dtype", lambda M: M["gru"](3, 5)(_x(4, 2, 3, dtype=torch.float64)),
      r"dtype \(torch.float64\).*weight dtype \(torch.float32\)"),
+    ("hidden dtype", lambda M: M["lstm"](3, 5)(_x(6, 4, 3), (_x(1, 4, 5, dtype=torch.float64), _x(1, 4, 5))),
+     r"torch.float64.*torch.float32"),
     ("hidden batch", lambda M: M["rnn"](3, 5, 2)(_x(6, 4, 3), _x(2, 7, 5)), r"\(2, 4, 5\).*\[2, 7, 5\]"),
     ("hidden layers", lambda M: M["gru"](3, 5, 2)(_x(6, 4, 3), _x(7, 4, 5)), r"\(2, 4, 5\).*\[7, 4, 5\]"),
     ("cell state", lambda M: M["lstm"](3, 5, 2)(_x(6, 4, 3), (_x(2, 4, 5), _x(2, 4, 7))), r"\(2, 4, 5\).*\[2, 4, 7\]"),
