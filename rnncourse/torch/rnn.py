@@ -46,8 +46,9 @@ torch's but the parameters.
 ``vmap`` over the backward are computed through the same equations written
 as plain tensor operations, which autograd differentiates to any order. A
 module that is traced (``torch.jit.trace``), compiled (``torch.compile``
-tracing into it), transformed by ``torch.func`` or given an empty batch
-(N = 0) runs that form throughout. A trace records the loop over the traced
+tracing into it), transformed by ``torch.func``, differentiated in forward
+mode (``torch.autograd.forward_ad``) or given an empty batch (N = 0) runs that
+form throughout. A trace records the loop over the traced
 input's time steps: it serves inputs of that length and batch size only
 (torch.nn's trace records one ``aten::lstm`` call and serves any).
 
@@ -71,6 +72,7 @@ import sys
 
 import torch
 from torch import nn
+from torch.autograd import forward_ad as _forward_ad
 from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence
 
@@ -160,9 +162,17 @@ def _through_composite(steps, traced):
     """Whether the whole call runs the layers' composite form (see the module docstring).
 
     ``traced``: Dynamo traces the call. Also ``torch.jit.trace``, the
-    transforms of ``torch.func`` (``vmap``, ``grad``, ...), and an empty batch.
+    transforms of ``torch.func`` (``vmap``, ``grad``, ``jvp``, ...), forward-mode
+    differentiation (inside ``torch.autograd.forward_ad.dual_level``: the fast
+    layers have no forward-mode rule), and an empty batch.
     """
-    return traced or steps.N == 0 or torch.jit.is_tracing() or torch._C._are_functorch_transforms_active()
+    return (
+        traced
+        or steps.N == 0
+        or torch.jit.is_tracing()
+        or torch._C._are_functorch_transforms_active()
+        or _forward_ad._current_level >= 0
+    )
 
 
 def _dynamo_steps_around_rnns():

@@ -5,7 +5,8 @@ ours with torch.nn built on the same weights (``make_pair`` copies ours into
 torch's, every bias non-zero):
 
 1. gradients of gradients (``create_graph=True``): ``gradgradcheck`` in
-   float64 and a gradient-penalty training step equal to torch's;
+   float64 and a gradient-penalty training step equal to torch's; derivatives
+   in forward mode;
 2. vmap over the backward: ``jacobian(vectorize=True)`` and batched gradient checks;
 3. an empty batch (N = 0), forward and backward;
 4. ``torch.jit.trace`` and (marked ``slow``) ``torch.compile``, forward and backward;
@@ -197,6 +198,43 @@ def test_1_first_order_gradients_are_unchanged_by_create_graph():
     assert all(b.requires_grad for b in built)
     for a, b in zip(plain, built):
         assert_close(a, b, "first derivative with create_graph=True")
+
+
+@pytest.mark.parametrize("kind, kwargs", VARIANTS, ids=VARIANT_IDS)
+def test_1_forward_mode_derivatives_equal_torchs(kind, kwargs):
+    """Directional derivatives in forward mode: ``forward_ad`` dual tensors and ``torch.func.jvp``.
+
+    The tangent runs through the input, the initial states and every
+    parameter at once; ``jacfwd`` and ``torch.func.hessian`` build on the same rule.
+    """
+    import torch.autograd.forward_ad as fwAD
+
+    ours, theirs = make_pair(kind, 2, 3, **kwargs)
+    x, hx = small_inputs(ours)
+    primals = (x.detach(),) + tuple(h.detach() for h in (hx if isinstance(hx, tuple) else (hx,)))
+    g = torch.Generator().manual_seed(7)
+    tangents = tuple(torch.randn(p.shape, dtype=p.dtype, generator=g) for p in primals)
+    p_tangents = {name: torch.randn(p.shape, dtype=p.dtype, generator=g) for name, p in ours.named_parameters()}
+
+    def dual_level(module):
+        with fwAD.dual_level():
+            duals = [fwAD.make_dual(p, t) for p, t in zip(primals, tangents)]
+            weights = {name: fwAD.make_dual(p.detach(), p_tangents[name]) for name, p in module.named_parameters()}
+            hx = tuple(duals[1:]) if module.mode == "LSTM" else duals[1]
+            out = flat_outputs(torch.func.functional_call(module, weights, (duals[0], hx)))
+            return [fwAD.unpack_dual(o).tangent for o in out]
+
+    def jvp(module):
+        names = list(p_tangents)
+        weights = tuple(p.detach() for p in params_of(module).values())
+        f = as_function(module)
+        return torch.func.jvp(f, primals + weights, tangents + tuple(p_tangents[n] for n in names))[1]
+
+    for how in (dual_level, jvp):
+        mine, torchs = how(ours), how(theirs)
+        assert all(t is not None for t in mine), f"{how.__name__}: no tangent came out of ours"
+        for a, b in zip(mine, torchs):
+            assert_close(a, b, f"forward-mode derivative ({how.__name__})")
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
