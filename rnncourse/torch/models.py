@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..validation import check_int
 from .init import init_forget_bias_, init_orthogonal_recurrent_
 from .rnn import GRU, LSTM, RNN
 
@@ -48,19 +49,13 @@ _CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 # --- shared pieces --------------------------------------------------------------------
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} is {value!r}; expected an integer >= 1")
-    return value
-
-
 def _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, bidirectional,
                       forget_bias, orthogonal_recurrent):
     if cell not in _CELLS:
         raise ValueError(f"cell is {cell!r}; expected 'rnn', 'gru' or 'lstm'")
-    _positive_int("input_size", input_size)
-    _positive_int("hidden_size", hidden_size)
-    _positive_int("num_layers", num_layers)
+    check_int("input_size", input_size)
+    check_int("hidden_size", hidden_size)
+    check_int("num_layers", num_layers)
     if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
         raise ValueError(f"dropout is {dropout!r}; expected a probability in [0, 1)")
     if forget_bias is not None and cell != "lstm":
@@ -130,10 +125,10 @@ class CharLanguageModel(nn.Module):
     def __init__(self, vocab_size, hidden_size, cell="lstm", num_layers=1, embed_size=None,
                  dropout=0.0, *, forget_bias=None, orthogonal_recurrent=False):
         super().__init__()
-        _positive_int("vocab_size", vocab_size)
+        check_int("vocab_size", vocab_size)
         embed_size = hidden_size if embed_size is None else embed_size
         self.vocab_size, self.cell = vocab_size, cell
-        self.embedding = nn.Embedding(vocab_size, _positive_int("embed_size", embed_size))
+        self.embedding = nn.Embedding(vocab_size, check_int("embed_size", embed_size))
         self.rnn = _recurrent_layers(cell, embed_size, hidden_size, num_layers, dropout, False,
                                      forget_bias, orthogonal_recurrent)
         self.dropout = nn.Dropout(dropout)
@@ -193,13 +188,11 @@ class CharLanguageModel(nn.Module):
         device = self.head.weight.device
         if generator.device.type != device.type:
             raise ValueError(f"generator is on {generator.device}; expected the model's device {device}")
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise ValueError(f"length is {length!r}; expected an integer >= 0")
+        length = check_int("length", length, minimum=0)
         if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature is {temperature!r}; expected a finite number > 0")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
-                                  or not 1 <= top_k <= self.vocab_size):
-            raise ValueError(f"top_k is {top_k!r}; expected None or an integer in [1, V = {self.vocab_size}]")
+        if top_k is not None:
+            top_k = check_int("top_k", top_k, maximum=self.vocab_size)
         _check_token_ids("prompt_idx", prompt_idx, {1: "(P,)", 2: "(N, P)"})
         if prompt_idx.shape[-1] == 0:
             raise ValueError("prompt_idx is empty; expected at least one character index")
@@ -273,12 +266,12 @@ class SequenceClassifier(nn.Module):
         self.input_size = input_size
         self.embedding = None
         if vocab_size is not None:
-            self.embedding = nn.Embedding(_positive_int("vocab_size", vocab_size), input_size)
+            self.embedding = nn.Embedding(check_int("vocab_size", vocab_size), input_size)
         self.rnn = _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout,
                                      bool(bidirectional), forget_bias, orthogonal_recurrent)
         self.num_directions = 2 if bidirectional else 1
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.num_directions * hidden_size, _positive_int("num_classes", num_classes))
+        self.head = nn.Linear(self.num_directions * hidden_size, check_int("num_classes", num_classes))
 
     def forward(self, x, lengths=None):
         """Class logits for each sequence of a padded batch.
@@ -364,7 +357,7 @@ class Forecaster(nn.Module):
                  *, forget_bias=None, orthogonal_recurrent=False):
         super().__init__()
         self.input_size = input_size
-        self.horizon = _positive_int("horizon", horizon)
+        self.horizon = check_int("horizon", horizon)
         self.rnn = _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, False,
                                      forget_bias, orthogonal_recurrent)
         # Output row s * D + d is variable d at step s ahead: step-major, so
@@ -419,8 +412,7 @@ class Forecaster(nn.Module):
         -------
         (N, steps, D), or (N, steps) for a (N, T) window.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps is {steps!r}; expected an integer >= 0")
+        steps = check_int("steps", steps, minimum=0)
         x, univariate = self._as_3d(window)
         D = self.input_size
         out, state = self.rnn(x)
@@ -473,7 +465,7 @@ class CTCRecognizer(nn.Module):
                  dropout=0.0, *, forget_bias=None, orthogonal_recurrent=False):
         super().__init__()
         self.input_size = input_size
-        self.num_labels = _positive_int("num_labels", num_labels)
+        self.num_labels = check_int("num_labels", num_labels)
         self.rnn = _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, bool(bidirectional),
                                      forget_bias, orthogonal_recurrent)
         self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_labels + 1)

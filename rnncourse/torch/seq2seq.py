@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..validation import check_int
 from .attention import AdditiveAttention, DotProductAttention, ScaledDotProductAttention, lengths_to_mask
 from .cells import GRUCell, LSTMCell
 from .rnn import GRU, LSTM
@@ -245,7 +246,7 @@ class Seq2Seq(nn.Module):
         src_size = len(src_vocab) if isinstance(src_vocab, Vocab) else src_vocab
         tgt_size = len(tgt_vocab) if isinstance(tgt_vocab, Vocab) else tgt_vocab
         for name, size in (("src_vocab", src_size), ("tgt_vocab", tgt_size)):
-            if not isinstance(size, int) or size <= len(SPECIAL_TOKENS):
+            if check_int(name, size) <= len(SPECIAL_TOKENS):
                 raise ValueError(f"{name} has size {size!r}; expected an int > {len(SPECIAL_TOKENS)} (the specials)")
         if attention not in _ATTENTIONS:
             raise ValueError(f"attention is {attention!r}; expected one of {_ATTENTIONS}")
@@ -390,8 +391,7 @@ class Seq2Seq(nn.Module):
         weights : Tensor (N, max_len, S), the attention weights (0 after
             ``EOS``), or None without attention.
         """
-        if not isinstance(max_len, int) or max_len < 1:
-            raise ValueError(f"max_len is {max_len!r}; expected an int >= 1")
+        max_len = check_int("max_len", max_len)
         state, memory = self._start(src, src_lengths)
         N = src.shape[0]
         y = torch.full((N,), BOS, dtype=torch.long, device=src.device)
@@ -442,10 +442,7 @@ class Seq2Seq(nn.Module):
         weights : Tensor (N, max_len, S): its attention weights (0 after
             ``EOS``), or None without attention.
         """
-        if not isinstance(beam_size, int) or beam_size < 1:
-            raise ValueError(f"beam_size is {beam_size!r}; expected an int >= 1")
-        if not isinstance(max_len, int) or max_len < 1:
-            raise ValueError(f"max_len is {max_len!r}; expected an int >= 1")
+        beam_size, max_len = check_int("beam_size", beam_size), check_int("max_len", max_len)
         if length_penalty < 0:
             raise ValueError(f"length_penalty is {length_penalty!r}; expected a number >= 0")
         state, memory = self._start(src, src_lengths)
