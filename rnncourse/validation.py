@@ -9,7 +9,7 @@ side, the data sets and the PyTorch side can all use it.
 
 import numpy as np
 
-__all__ = ["check_int"]
+__all__ = ["check_int", "check_probability"]
 
 
 def check_int(name, value, minimum=1, maximum=None):
@@ -52,3 +52,18 @@ def check_int(name, value, minimum=1, maximum=None):
     ):
         raise ValueError(f"{name} is {value!r}; expected an integer {expected}")
     return int(value)
+
+
+def check_probability(name, p):
+    """``p`` as a ``float``, if it is a number in ``[0, 1)``: a dropout rate, say.
+
+    1 is excluded: dropping everything leaves nothing to scale by ``1 / (1 - p)``.
+
+    Raises
+    ------
+    ValueError
+        ``"dropout is 1.0; expected a probability in [0, 1)"``.
+    """
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p < 1:
+        raise ValueError(f"{name} is {p!r}; expected a probability in [0, 1)")
+    return float(p)

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..validation import check_int
+from ..validation import check_int, check_probability
+from .dropout import run_recurrent, variational_dropout
 from .init import init_forget_bias_, init_orthogonal_recurrent_
 from .rnn import GRU, LSTM, RNN
 
@@ -56,8 +57,7 @@ def _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, bidire
     check_int("input_size", input_size)
     check_int("hidden_size", hidden_size)
     check_int("num_layers", num_layers)
-    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-        raise ValueError(f"dropout is {dropout!r}; expected a probability in [0, 1)")
+    check_probability("dropout", dropout)
     if forget_bias is not None and cell != "lstm":
         raise ValueError(f"forget_bias was given for cell={cell!r}; only an LSTM has a forget gate")
     # Dropout between stacked layers only: with one layer torch.nn warns that it does nothing.
@@ -99,8 +99,28 @@ class CharLanguageModel(nn.Module):
     gives, at every step t, scores over the next character ``c_{t+1}``::
 
         e_t = dropout(Embed[c_t])
-        h_t = cell(e_t, h_{t-1})            (L stacked layers)
+        h_t = cell(e_t, h_{t-1})            (L stacked layers, dropout between them)
         s_t = W dropout(h_t) + b            (logits, V values)
+
+    Three ways to regularise it, which the book measures (see
+    :mod:`rnncourse.torch.dropout`):
+
+    - ``dropout``: dropout on the non-recurrent connections (the embedding,
+      between layers, before the read-out), a new mask at every step; the
+      recurrent connections are left alone (Zaremba et al., 2014).
+    - ``variational=True``: the same ``dropout``, but with one mask per
+      sequence kept for every step (Gal & Ghahramani, 2016); with
+      ``recurrent_dropout``, units of ``h_{t-1}`` are dropped in the
+      recurrent connections too, with one mask per batch that stays the same
+      at every step.
+    - ``tie_weights=True``: the read-out ``W`` *is* the embedding matrix
+      (Press & Wolf, 2017; Inan et al., 2017): a character's input vector and
+      its output vector are one vector, ``V * H`` parameters fewer. Needs
+      ``embed_size == hidden_size``.
+
+    Whatever the options, the parameters and their names are the same (tied
+    weights are one parameter): a model trained with dropout is evaluated,
+    sampled and saved like one trained without.
 
     Parameters
     ----------
@@ -109,30 +129,51 @@ class CharLanguageModel(nn.Module):
     cell : ``"lstm"``, ``"gru"`` or ``"rnn"`` (tanh).
     num_layers : L.
     embed_size : E; default H.
-    dropout : probability of zeroing an activation on the non-recurrent
-        connections (the embedding, between layers, before the output); the
-        recurrent connections are never dropped (Zaremba et al., 2014).
+    dropout : probability in [0, 1) of zeroing an activation on the
+        non-recurrent connections, in training.
+    variational : bool; draw the ``dropout`` masks once per sequence
+        instead of at every step.
+    recurrent_dropout : probability in [0, 1) of dropping a unit of
+        ``h_{t-1}`` in the recurrent connections of every layer (one mask per
+        batch and layer, the same at every step); 0 leaves them alone.
+    tie_weights : bool; the read-out shares the embedding's weight.
     forget_bias : float, optional; LSTM only, see :func:`~rnncourse.torch.init.init_forget_bias_`.
     orthogonal_recurrent : bool; see :func:`~rnncourse.torch.init.init_orthogonal_recurrent_`.
 
     Attributes
     ----------
     embedding : nn.Embedding (V, E).
-    rnn : our LSTM, GRU or RNN, batch first.
-    head : nn.Linear (H -> V).
+    rnn : our LSTM, GRU or RNN, batch first (its own ``dropout`` is 0: this
+        model does the dropout between its layers).
+    head : nn.Linear (H -> V); ``head.weight is embedding.weight`` when tied.
     """
 
     def __init__(self, vocab_size, hidden_size, cell="lstm", num_layers=1, embed_size=None,
-                 dropout=0.0, *, forget_bias=None, orthogonal_recurrent=False):
+                 dropout=0.0, *, variational=False, recurrent_dropout=0.0, tie_weights=False,
+                 forget_bias=None, orthogonal_recurrent=False):
         super().__init__()
         check_int("vocab_size", vocab_size)
         embed_size = hidden_size if embed_size is None else embed_size
+        if tie_weights and embed_size != hidden_size:
+            raise ValueError(
+                f"tie_weights needs embed_size == hidden_size (the embedding is the read-out's weight); "
+                f"got embed_size {embed_size} and hidden_size {hidden_size}"
+            )
         self.vocab_size, self.cell = vocab_size, cell
         self.embedding = nn.Embedding(vocab_size, check_int("embed_size", embed_size))
-        self.rnn = _recurrent_layers(cell, embed_size, hidden_size, num_layers, dropout, False,
+        self.rnn = _recurrent_layers(cell, embed_size, hidden_size, num_layers, 0.0, False,
                                      forget_bias, orthogonal_recurrent)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
+        self.variational = bool(variational)
+        self.recurrent_dropout = check_probability("recurrent_dropout", recurrent_dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
+        if tie_weights:
+            self.head.weight = self.embedding.weight
+
+    def _drop(self, x):
+        if self.variational:
+            return variational_dropout(x, self.dropout.p, self.training)
+        return self.dropout(x)
 
     def forward(self, idx, state=None):
         """Logits over the next character at every step, and the final state.
@@ -152,8 +193,10 @@ class CharLanguageModel(nn.Module):
             next chunk of truncated BPTT (``fit(..., tbptt=True)`` does).
         """
         _check_token_ids("idx", idx, {2: "(N, T)"})
-        out, state = self.rnn(self.dropout(self.embedding(idx)), state)
-        return self.head(self.dropout(out)), state
+        out, state = run_recurrent(self.rnn, self._drop(self.embedding(idx)), state, dropout=self.dropout.p,
+                                   variational=self.variational, recurrent_dropout=self.recurrent_dropout,
+                                   training=self.training)
+        return self.head(self._drop(out)), state
 
     @torch.no_grad()
     def sample(self, prompt_idx, length, *, generator, temperature=1.0, top_k=None):
