@@ -10,7 +10,10 @@ Real data, for the applications chapter:
   character-level language models.
 - :func:`bach_chorale_melodies`: the soprano melodies of J. S. Bach's
   chorales in music21's corpus, each with the key (tonic and mode) written
-  in its score. For classifying variable-length sequences.
+  in its score. For classifying variable-length sequences; with the features
+  the book reads from them (:func:`relative_pitch_classes`,
+  :func:`note_features`, :func:`melody_bag_of_features`) and the groups of
+  copies of one tune (:func:`tune_groups`).
 - :func:`co2_monthly`: the Mauna Loa CO2 record (statsmodels), as monthly
   means. For forecasting a seasonal series.
 - :func:`sunspots_yearly`: yearly sunspot numbers, 1700-2008 (statsmodels).
@@ -53,6 +56,9 @@ Synthetic data, generated from a seed by our own code:
   number. :func:`number_alignment` says which word names each digit, to
   compare with the attention a model learns.
 
+- **Utterances for CTC** (:func:`ctc_utterances`): noisy frames of held
+  sounds and the labels they spell, without the alignment.
+
 The translation tasks were first published in ``rnncourse.torch.data``,
 where their names still work.
 """
@@ -69,6 +75,10 @@ __all__ = [
     "python_docs_text",
     "Melody",
     "bach_chorale_melodies",
+    "relative_pitch_classes",
+    "note_features",
+    "melody_bag_of_features",
+    "tune_groups",
     "MonthlySeries",
     "co2_monthly",
     "sunspots_yearly",
@@ -80,6 +90,7 @@ __all__ = [
     "number_words",
     "number_alignment",
     "number_translation_pairs",
+    "ctc_utterances",
 ]
 
 
@@ -218,6 +229,64 @@ def _soprano_melody(score, name):
         return None
     return Melody(name=name, pitches=tuple(pitches), durations=tuple(durations), tonic=key.tonic.name,
                   tonic_pitch_class=int(key.tonic.pitchClass), mode=mode, sharps=int(key.sharps))
+
+
+def relative_pitch_classes(melody):
+    """The pitch classes of a melody (0 = C) after transposing its key signature to no sharps or flats.
+
+    Each sharp of the signature moves the major tonic a fifth up (G, D, A, ...)
+    and each flat a fifth down, so the signature's major tonic is
+    ``7 * sharps`` semitones above C (mod 12). Subtracting it puts every major
+    melody in C major and every minor one in A minor, keys that share the
+    signature: the transposition uses the signature only, never the mode.
+
+    Returns
+    -------
+    (L,) int64 array of pitch classes in [0, 12).
+    """
+    signature_major_tonic = (7 * melody.sharps) % 12
+    return (np.array(melody.pitches, dtype=np.int64) - signature_major_tonic) % 12
+
+
+def note_features(melody):
+    """(L, 14) float32 features per note: one-hot pitch class (12, after transposition), ``log2`` of the
+    duration in quarter notes, and the interval from the previous note in octaves (0 for the first)."""
+    pc = relative_pitch_classes(melody)
+    x = np.zeros((len(pc), 14), dtype=np.float32)
+    x[np.arange(len(pc)), pc] = 1.0
+    x[:, 12] = np.log2(melody.durations)
+    x[1:, 13] = np.diff(melody.pitches) / 12
+    return x
+
+
+def melody_bag_of_features(melody, with_last_note=False):
+    """Counts that forget the order of the notes: the share of each of the 12 pitch classes (after
+    transposition) and of each melodic interval from a descending to an ascending fifth (15 values;
+    larger leaps count as a fifth); with ``with_last_note``, the last note's pitch class one-hot (12 more).
+
+    Returns
+    -------
+    (27,) or (39,) float64 array.
+    """
+    pc = relative_pitch_classes(melody)
+    pc_share = np.bincount(pc, minlength=12) / len(pc)
+    intervals = np.clip(np.diff(melody.pitches), -7, 7) + 7
+    interval_share = np.bincount(intervals, minlength=15) / max(len(intervals), 1)
+    parts = [pc_share, interval_share] + ([np.eye(12)[pc[-1]]] if with_last_note else [])
+    return np.concatenate(parts)
+
+
+def tune_groups(melodies, notes=12):
+    """A group number per melody: melodies whose first ``notes`` pitch classes (after transposition) are
+    the same share it. Bach harmonised many tunes more than once; keeping a group on one side of a
+    train/test split keeps the test from rewarding memory.
+
+    Returns
+    -------
+    (B,) int64 array of group numbers in [0, number of groups).
+    """
+    keys = [str(relative_pitch_classes(m)[:notes].tolist()) for m in melodies]
+    return np.unique(keys, return_inverse=True)[1].astype(np.int64)
 
 
 # --- time series -----------------------------------------------------------------------------
@@ -531,3 +600,48 @@ def number_translation_pairs(n_train, n_test, seed=0, max_digits=9, min_digits=1
             numbers.append(n)
     pairs = [(number_to_words(n), str(n)) for n in numbers]
     return pairs[:n_train], pairs[n_train:]
+
+
+# --- synthetic: utterances for CTC -------------------------------------------------------------
+
+
+def ctc_utterances(n, rng, num_labels=4, noise=0.5):
+    """Synthetic "speech": noisy frames of held sounds, and the labels they spell, without alignment.
+
+    Each utterance says 3 to 6 labels drawn from ``1 .. num_labels``; each
+    label is held for 2 to 5 frames, with 0 to 2 silent frames before it (at
+    least 1 between two equal labels, as a speaker pauses between two
+    identical sounds) and 0 to 2 after the last. A frame is a vector of
+    ``num_labels + 1`` numbers, component 0 for silence and component k for
+    label k: a one at the current sound, plus Gaussian noise of standard
+    deviation ``noise``.
+
+    Parameters
+    ----------
+    n : int >= 1, the number of utterances.
+    rng : numpy.random.Generator (every draw comes from it, in a fixed order).
+    num_labels : C >= 1.
+    noise : float >= 0.
+
+    Returns
+    -------
+    frames : list of n float64 arrays (T_i, C + 1).
+    labels : list of n int64 arrays (L_i,), in [1, C]: what each utterance says.
+    sounds : list of n int64 arrays (T_i,), the true sound of each frame (0 for silence): the
+        alignment, which a CTC model is never given.
+    """
+    n, num_labels = check_int("n", n), check_int("num_labels", num_labels)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng is {type(rng).__name__}; expected a numpy.random.Generator")
+    frames, labels, true_sounds = [], [], []
+    for _ in range(n):
+        said = rng.integers(1, num_labels + 1, size=rng.integers(3, 7))
+        sounds = []
+        for j, label in enumerate(said):
+            gap = rng.integers(0, 3) if j == 0 or label != said[j - 1] else rng.integers(1, 3)
+            sounds += [0] * gap + [int(label)] * int(rng.integers(2, 6))
+        sounds += [0] * int(rng.integers(0, 3))
+        frames.append(np.eye(num_labels + 1)[sounds] + noise * rng.standard_normal((len(sounds), num_labels + 1)))
+        labels.append(said.astype(np.int64))
+        true_sounds.append(np.array(sounds, dtype=np.int64))
+    return frames, labels, true_sounds

@@ -5,7 +5,9 @@
   (``fit(..., tbptt=True)``); :func:`stream_cross_entropy` scores a language
   model on such streams, the state carried from start to end.
 - :class:`LengthBuckets`: minibatches of variable-length sequences of
-  similar lengths, so that little of each batch is padding.
+  similar lengths, so that little of each batch is padding;
+  :func:`pad_batch` builds each such batch.
+- :func:`series_windows`: forecasting examples cut from one series.
 
 The synthetic translation tasks (numbers and dates written in words) live in
 :mod:`rnncourse.datasets`, with the other data sets of the book, since they
@@ -13,6 +15,7 @@ need no PyTorch; their names are also importable from here, where they were
 first published.
 """
 
+import numpy as np
 import torch
 
 from ..datasets import (  # noqa: F401  (re-exported: their first home was this module)
@@ -32,6 +35,8 @@ __all__ = [
     "tbptt_chunks",
     "stream_cross_entropy",
     "LengthBuckets",
+    "pad_batch",
+    "series_windows",
     # the translation tasks, defined in rnncourse.datasets
     "MONTHS",
     "DATE_FORMATS",
@@ -198,3 +203,64 @@ class LengthBuckets:
         order = torch.randperm(len(self.groups)).tolist() if self.shuffle else range(len(self.groups))
         for g in order:
             yield self.collate(self.groups[g])
+
+
+def pad_batch(sequences, lengths, labels, indices):
+    """The sequences ``indices`` of a data set as one right-padded batch, with their lengths and labels.
+
+    B: sequences in the data set, N: ``len(indices)``, T: the longest of
+    them, D: features per step. Use it as the ``collate`` of
+    :class:`LengthBuckets`: ``LengthBuckets(lengths[train], 32, lambda idx:
+    pad_batch(seqs, lengths, labels, train[idx]))``.
+
+    Parameters
+    ----------
+    sequences : list of B tensors or arrays (T_b, D).
+    lengths : (B,) integers, the T_b.
+    labels : (B,) integer class labels.
+    indices : (N,) integers, the sequences to take.
+
+    Returns
+    -------
+    x : (N, T, D) float32, zero after each sequence's end.
+    lengths : (N,) int64.
+    labels : (N,) int64.
+    """
+    indices = torch.as_tensor(indices, dtype=torch.int64)
+    x = torch.nn.utils.rnn.pad_sequence(
+        [torch.as_tensor(sequences[i], dtype=torch.float32) for i in indices.tolist()], batch_first=True)
+    return x, torch.as_tensor(lengths)[indices].to(torch.int64), torch.as_tensor(labels)[indices].to(torch.int64)
+
+
+def series_windows(values, origins, window, horizon, scale=1.0):
+    """Forecasting examples from one series, each relative to the last value before its origin.
+
+    For origin t (the first step to forecast) the input is the ``window``
+    values before t and the target the ``horizon`` values from t, both minus
+    ``values[t - 1]`` and divided by ``scale``: a model then learns the shape
+    of what comes next, not the level, which a rising series leaves behind.
+    Add ``values[t - 1]`` back (times ``scale``) to a forecast.
+
+    Parameters
+    ----------
+    values : (M,) series.
+    origins : (n,) integers, each in ``[window, M - horizon]``.
+    window : W >= 1.
+    horizon : H >= 1.
+    scale : float > 0.
+
+    Returns
+    -------
+    x : (n, W) float32 tensor.
+    target : (n, H) float32 tensor.
+    """
+    values = torch.tensor(np.array(values, dtype=np.float64))  # a copy: the caller's array may be read-only
+    window, horizon = check_int("window", window), check_int("horizon", horizon)
+    origins = torch.as_tensor(origins, dtype=torch.int64)
+    if origins.numel() and (origins.min() < window or origins.max() > len(values) - horizon):
+        raise ValueError(f"origins range over [{int(origins.min())}, {int(origins.max())}]; expected each in "
+                         f"[window, M - horizon] = [{window}, {len(values) - horizon}]")
+    ref = values[origins - 1, None]
+    x = torch.stack([values[t - window : t] for t in origins.tolist()]) - ref
+    target = torch.stack([values[t : t + horizon] for t in origins.tolist()]) - ref
+    return (x / scale).to(torch.float32), (target / scale).to(torch.float32)

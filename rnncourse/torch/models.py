@@ -17,7 +17,9 @@ D input features, H hidden size, L layers, V vocabulary size, C classes.
 - :class:`CTCRecognizer`: a sequence of frames in, per-frame probabilities
   over labels and a *blank* out, to train with the CTC loss when the output
   sequence is shorter than the input and not aligned with it (speech
-  recognition); :func:`ctc_greedy_decode` reads a label sequence off them.
+  recognition); :func:`~rnncourse.torch.ctc.ctc_greedy_decode` (in
+  :mod:`rnncourse.torch.ctc`, also importable from here) reads a label
+  sequence off them.
 
 Two initialisations the book teaches are constructor options of every model,
 and plain functions for any recurrent module (ours or ``torch.nn``'s):
@@ -33,6 +35,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..validation import check_int, check_probability
+from .ctc import ctc_greedy_decode  # noqa: F401  (re-exported: its first home was this module)
 from .dropout import run_recurrent, variational_dropout
 from .init import init_forget_bias_, init_orthogonal_recurrent_
 from .rnn import GRU, LSTM, RNN
@@ -525,8 +528,8 @@ class CTCRecognizer(nn.Module):
         -------
         (N, T, C + 1) log-probabilities, index 0 the blank. Rows past a
         sequence's length are those of a zero state and mean nothing (the
-        CTC loss and :func:`ctc_greedy_decode` do not read them when given
-        the lengths).
+        CTC loss and :func:`~rnncourse.torch.ctc.ctc_greedy_decode` do not
+        read them when given the lengths).
         """
         _check_float_input("x", x, self.input_size, "(N, T, D)")
         if lengths is None:
@@ -536,48 +539,3 @@ class CTCRecognizer(nn.Module):
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
         return F.log_softmax(self.head(out), dim=-1)
-
-
-def ctc_greedy_decode(log_probs, lengths=None, blank=0):
-    """Best path decoding: the most likely output at every frame, repeats merged, blanks dropped.
-
-    N: batch size, T: frames, C + 1: outputs per frame. For frames
-    ``a a - a b b -`` (``-`` the blank) it gives ``a a b``: a repeated label
-    counts twice only when a blank separates its runs. This reads the single
-    most likely frame-by-frame path, not the most likely label sequence
-    (which sums over all paths, and needs a beam search), but for a
-    well-trained CTC model the two rarely differ.
-
-    Parameters
-    ----------
-    log_probs : (N, T, C + 1) tensor (log-probabilities or any scores
-        with the same arg max).
-    lengths : (N,) integers in ``[0, T]``, frames to read in each sequence;
-        None for all T.
-    blank : int, the index of the blank.
-
-    Returns
-    -------
-    list of N lists of ints, the decoded label indices.
-    """
-    if not isinstance(log_probs, torch.Tensor) or log_probs.dim() != 3:
-        got = tuple(log_probs.shape) if isinstance(log_probs, torch.Tensor) else type(log_probs).__name__
-        raise ValueError(f"log_probs is {got}; expected a tensor of shape (N, T, C + 1)")
-    N, T, outputs = log_probs.shape
-    if isinstance(blank, bool) or not isinstance(blank, int) or not 0 <= blank < outputs:
-        raise ValueError(f"blank is {blank!r}; expected an index in [0, {outputs})")
-    if lengths is None:
-        lengths = torch.full((N,), T)
-    lengths = torch.as_tensor(lengths).cpu()
-    if lengths.dtype.is_floating_point or lengths.shape != (N,) or (N and (lengths.min() < 0 or lengths.max() > T)):
-        raise ValueError(f"lengths is {lengths.tolist()}; expected (N,) = ({N},) integers in [0, T = {T}]")
-    best = log_probs.argmax(-1).cpu()
-    decoded = []
-    for path, length in zip(best.tolist(), lengths.tolist()):
-        labels, previous = [], blank
-        for label in path[:length]:
-            if label != previous and label != blank:
-                labels.append(label)
-            previous = label
-        decoded.append(labels)
-    return decoded

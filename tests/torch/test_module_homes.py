@@ -7,13 +7,15 @@ import pytest
 
 import rnncourse.datasets as datasets
 import rnncourse.torch as rt
-from rnncourse.torch import checkpoint, data, runtime, train
+from rnncourse.torch import checkpoint, ctc, data, models, runtime, train
 
 HOMES = {
     runtime: ["seed_everything", "select_device", "to_device"],
-    data: ["batchify_stream", "tbptt_chunks", "stream_cross_entropy", "LengthBuckets"],
+    data: ["batchify_stream", "tbptt_chunks", "stream_cross_entropy", "LengthBuckets", "pad_batch",
+           "series_windows"],
     train: ["History", "fit"],
     checkpoint: ["save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT"],
+    ctc: ["ctc_greedy_decode", "ctc_collapse", "ctc_forward", "edit_distance", "label_error_rate", "ctc_batch"],
     datasets: ["MONTHS", "DATE_FORMATS", "format_date", "date_translation_pairs", "number_to_words",
                "number_words", "number_alignment", "number_translation_pairs"],
 }
@@ -30,9 +32,10 @@ def test_each_name_is_defined_in_its_home(module, name):
 
 # The paths the book, the API page, the exercises and the tests used before the split.
 OLD_PATHS = {
-    train: HOMES[runtime] + HOMES[data],
+    models: ["ctc_greedy_decode"],
+    train: HOMES[runtime] + ["batchify_stream", "tbptt_chunks", "stream_cross_entropy", "LengthBuckets"],
     data: HOMES[datasets],
-    rt: HOMES[runtime] + HOMES[data] + HOMES[train] + HOMES[datasets],
+    rt: HOMES[runtime] + HOMES[data] + HOMES[train] + HOMES[datasets] + ["ctc_greedy_decode"],
 }
 
 
