@@ -161,7 +161,7 @@ def label_error_rate(decoded, targets):
     total = sum(len(t) for t in targets)
     if total == 0:
         raise ValueError("the targets hold no label; the label error rate divides by their total length")
-    return sum(edit_distance(list(d), t) for d, t in zip(decoded, targets)) / total
+    return float(sum(edit_distance(list(d), t) for d, t in zip(decoded, targets)) / total)
 
 
 def ctc_batch(frames, targets):

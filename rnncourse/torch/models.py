@@ -42,6 +42,7 @@ from .rnn import GRU, LSTM, RNN
 
 __all__ = [
     "CharLanguageModel",
+    "language_model_loss",
     "SequenceClassifier",
     "Forecaster",
     "CTCRecognizer",
@@ -256,6 +257,30 @@ class CharLanguageModel(nn.Module):
         finally:
             self.train(was_training)
         return out.reshape(*prompt_idx.shape[:-1], length)
+
+
+def language_model_loss(model, batch, state):
+    """The loss of stateful truncated BPTT for a language model: mean cross-entropy of every next token.
+
+    Written for ``fit(..., tbptt=True)``: ``batch`` is one ``(x, y)`` chunk
+    of :func:`~rnncourse.torch.data.tbptt_chunks` (``y`` is ``x`` shifted by
+    one token), and the state the model ends the chunk with is returned, for
+    ``fit`` to detach and pass to the next chunk.
+
+    Parameters
+    ----------
+    model : a language model, ``model(x, state) -> (logits (N, T, V), state)``.
+    batch : ``(x, y)``, two (N, T) int64 tensors.
+    state : the state the previous chunk ended with, or None.
+
+    Returns
+    -------
+    loss : scalar tensor, nats per token.
+    state : the model's state after the chunk.
+    """
+    x, y = batch
+    logits, state = model(x, state)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), state
 
 
 def _draw(logits, temperature, top_k, generator):
