@@ -7,6 +7,8 @@
 - :mod:`rnncourse.datasets`: the data sets of the book: real data from installed packages,
   synthetic tasks (numbers and dates in words) generated from a seed.
 - :mod:`rnncourse.tasks`: the experiments of the book (the adding problem).
+- :mod:`rnncourse.drawing`: the book's diagrams, readable on a phone by construction.
+- :mod:`rnncourse.timing`: ``best_time``, how the book times a function.
 - :mod:`rnncourse.checks`: the graded checks of the exercises, each written once.
 - :mod:`rnncourse.grader`: ``rnncourse grade``, which runs those checks on a class's
   submissions in a sandbox.
