@@ -81,3 +81,21 @@ def test_no_cell_is_longer_than_a_screen(page):
     longest = max((len(c.splitlines()) for c in re.findall(r"```\{code-cell\} ipython3\n(.*?)```", source(page),
                                                            flags=re.S)), default=0)
     assert longest <= 40, f"{page}: a cell of {longest} lines; split it (one cell, one thing)"
+
+
+@pytest.mark.parametrize("chapter", ["6", "7"])
+def test_each_key_term_of_the_chapter_gets_its_chinese_on_one_of_its_pages(chapter):
+    """The glossary's terms "introduced in" chapter 6 or 7, as test_glossary checks chapters 1-5: somewhere on
+    the chapter's pages the English term (or its hyphenated form) is followed by its Chinese."""
+    from test_glossary import chinese_forms, english_form, flat, named_with_chinese, rows
+
+    text = flat("\n".join(source(p) for p in PAGES if p.startswith(f"book/0{chapter}")))
+    missing = []
+    for english, chinese, _, where in rows():
+        if not where.startswith(f"Chapter {chapter},"):
+            continue
+        forms = {english_form(english), english_form(english).replace(" ", "-")}
+        found = [named_with_chinese(text, form, chinese_forms(chinese)) for form in forms]
+        if True not in found and False in found:
+            missing.append(f"{english} ({chinese})")
+    assert not missing, f"chapter {chapter} uses these glossary terms but never gives their Chinese: {missing}"
