@@ -77,8 +77,9 @@ def linear_recurrence(a, b, h0=None):
     _check(a, b, h0)
     h = torch.zeros_like(b[:, 0]) if h0 is None else h0
     states = []
-    for t in range(a.shape[1]):
-        h = a[:, t] * h + b[:, t]
+    # unbind, not a[:, t]: the backward of T selections would build T full-size gradients
+    for a_t, b_t in zip(a.unbind(1), b.unbind(1)):
+        h = a_t * h + b_t
         states.append(h)
     return torch.stack(states, 1)
 
