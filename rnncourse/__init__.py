@@ -6,6 +6,8 @@
   On CUDA, LSTM and GRU run the fused Triton kernels of :mod:`rnncourse.torch.triton`.
 - :mod:`rnncourse.datasets`: the real data of the applications, from installed packages.
 - :mod:`rnncourse.tasks`: the experiments of the book (the adding problem).
+- :mod:`rnncourse.drawing`: the book's diagrams, readable on a phone by construction.
+- :mod:`rnncourse.timing`: ``best_time``, how the book times a function.
 - :mod:`rnncourse.checks`: the graded checks of the exercises, each written once.
 - :mod:`rnncourse.grader`: ``rnncourse grade``, which runs those checks on a class's
   submissions in a sandbox.

@@ -1,13 +1,31 @@
-"""The built site, as a reader's browser shows it: headless Chromium, offline.
+"""The built site, as a reader's browser shows it on a laptop and on a phone: headless Chromium, offline.
 
 Serves _build/html from 127.0.0.1 on a free port and opens every page of the
 table of contents in Debian's Chromium (driven by Selenium through Debian's
-chromedriver, given by path, so Selenium never looks for a driver online).
-For each page: no severe console errors, no request leaves 127.0.0.1, every
-formula typeset by MathJax (no raw TeX left), every image loaded, and the
-"next" link leads to the next page of the toc. The search page must find
-"LSTM", and Chinese text must be drawn with real glyphs. Screenshots go to
-_build/screenshots/ for a person to look at.
+chromedriver, given by path, so Selenium never looks for a driver online),
+once 1280 px wide and once 390 px wide (a phone: Chromium's mobile
+emulation, with the page's viewport meta tag in force). For each page and
+width:
+
+- the page does not scroll sideways, and nothing in the article reaches past
+  the right edge unless it sits in a box of its own that scrolls (a long
+  equation, a wide table, a line of code);
+- no severe console errors, no failed request (a missing file, a 404), no
+  request that leaves 127.0.0.1;
+- every formula typeset by MathJax (no raw TeX left), every image loaded;
+- every diagram drawn by :mod:`rnncourse.drawing` shows its smallest text at
+  :data:`rnncourse.drawing.MIN_TEXT_PX` CSS px or more: the PNG records its
+  CSS width and smallest text, and the browser gives the width it is shown at;
+- answers to the questions are folded (closed dropdowns);
+- the "next" link leads to the next page of the toc.
+
+At 390 px the text column must be at least
+:data:`rnncourse.drawing.PHONE_COLUMN_PX` wide, the width the diagrams' size
+rule assumes. The LSTM chapter's main equation must render with its
+left-hand side. The search page must find "LSTM", and Chinese text must be
+drawn with real glyphs. Full-page screenshots go to
+``_build/screenshots/<page>@<width>.png`` (and ``-2.png``, ``-3.png``, ... for
+the rest of a long page) for a person to look at.
 
 Needs: chromium, chromium-driver and fonts-noto-cjk (scripts/install-test-deps.sh
 installs them), selenium (requirements.txt), and a built site (make book).
@@ -23,10 +41,13 @@ import re
 import shutil
 import threading
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
+from PIL import Image
+
+from rnncourse import drawing
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("RNNCOURSE_BUILD_DIR", ROOT / "_build"))
@@ -36,6 +57,10 @@ SHOTS = BUILD / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PAGE_TIMEOUT_S = 30
+WIDTHS = (1280, 390)
+PHONE = 390
+WINDOW_HEIGHT = 900
+MAX_SHOT_HEIGHT = 10000  # Chromium cannot capture much taller pages in one image: taller ones come in parts
 
 if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
     pytest.skip(
@@ -100,7 +125,7 @@ def browser(tmp_path_factory):
     for arg in (
         "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,1600", "--lang=en-US",
+        "--disable-dev-shm-usage", f"--window-size=1280,{WINDOW_HEIGHT}", "--lang=en-US",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
     ):
         options.add_argument(arg)
@@ -115,8 +140,22 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+def set_width(driver, width, height=WINDOW_HEIGHT):
+    """Show pages ``width`` CSS px wide: a phone (mobile emulation, viewport meta honoured) below 500 px."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500,
+    })
+
+
 def url_of(server, page):
     return f"{server}/{page}.html"
+
+
+def open_page(driver, server, page, width):
+    set_width(driver, width)
+    drain_logs(driver)
+    driver.get(url_of(server, page))
+    WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def drain_logs(driver):
@@ -124,27 +163,28 @@ def drain_logs(driver):
     driver.get_log("performance")
 
 
-def severe_console_errors(driver):
-    """SEVERE console entries, except the browser's own request for a favicon the site never declares."""
-    return [
-        entry["message"] for entry in driver.get_log("browser")
-        if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
-    ]
+def severe_console_errors(entries):
+    return [entry["message"] for entry in entries if entry["level"] == "SEVERE"]
 
 
-def outside_requests(driver, server):
-    """URLs the page requested from anywhere but the local server (the site must work offline)."""
-    outside = []
-    for entry in driver.get_log("performance"):
+def network_problems(entries, server):
+    """(URLs requested from outside the local server, requests that failed or answered 4xx/5xx)."""
+    urls, outside, failed = {}, [], []
+    for entry in entries:
         message = json.loads(entry["message"])["message"]
-        if message.get("method") != "Network.requestWillBeSent":
-            continue
-        url = message["params"]["request"]["url"]
-        if urlparse(url).scheme in ("data", "blob", "about", "chrome", "chrome-extension", "devtools"):
-            continue
-        if not url.startswith(server + "/"):
-            outside.append(url)
-    return outside
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Network.requestWillBeSent":
+            url = params["request"]["url"]
+            urls[params["requestId"]] = url
+            if urlparse(url).scheme in ("data", "blob", "about", "chrome", "chrome-extension", "devtools"):
+                continue
+            if not url.startswith(server + "/"):
+                outside.append(url)
+        elif method == "Network.loadingFailed" and not params.get("canceled"):
+            failed.append(f"{urls.get(params['requestId'], '?')} ({params.get('errorText')})")
+        elif method == "Network.responseReceived" and params["response"]["status"] >= 400:
+            failed.append(f"{params['response']['url']} (HTTP {params['response']['status']})")
+    return outside, failed
 
 
 def wait_for_mathjax(driver):
@@ -192,36 +232,126 @@ const images = Array.from(document.querySelectorAll('article img, main img'));
 images.forEach(img => { img.loading = 'eager'; });
 Promise.all(images.map(img => img.complete ? null :
     new Promise(resolve => { img.onload = img.onerror = resolve; })))
-  .then(() => done(images.map(img => ({src: img.getAttribute('src'), width: img.naturalWidth}))));
+  .then(() => done(images.map(img => ({src: img.currentSrc || img.src, natural: img.naturalWidth,
+                                       shown: img.getBoundingClientRect().width}))));
+"""
+
+# Whether the page scrolls sideways, and which elements of the article reach past the right edge of the
+# window, or past the edge of a box that clips them, without a box of their own that scrolls them.
+OVERFLOW_JS = """
+const doc = document.documentElement;
+const vw = doc.clientWidth;
+function describe(el) {
+    const cls = (el.getAttribute('class') || '').split(/\\s+/).filter(Boolean).slice(0, 3).join('.');
+    return el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (cls ? '.' + cls : '')
+        + ' "' + (el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 50) + '"'
+        + ' right=' + Math.round(el.getBoundingClientRect().right);
+}
+// What is wrong with an element that is wider than the window, or null if nothing is:
+// 'cut off' if a box that clips (overflow hidden) hides part of it, 'past the edge' if nothing
+// scrolls it into view. A box that scrolls (overflow auto) and fits in the window makes it fine.
+function problem(el) {
+    let right = el.getBoundingClientRect().right;
+    for (let p = el.parentElement; p && p !== doc; p = p.parentElement) {
+        const ox = getComputedStyle(p).overflowX;
+        if (ox === 'visible') continue;
+        const edge = p.getBoundingClientRect().right;
+        if (ox === 'auto' || ox === 'scroll') {
+            if (edge <= vw + 1) return null;          // it scrolls inside a box that fits
+            right = edge;                              // the box itself must fit: go on with it
+            continue;
+        }
+        if (right > edge + 1) return 'cut off';        // hidden beyond the edge of a clipping box
+        right = edge;
+    }
+    return right > vw + 1 ? 'past the edge' : null;
+}
+const article = document.querySelector('article') || document.body;
+const offenders = [];
+for (const el of article.querySelectorAll('*')) {
+    if (el.closest('mjx-assistive-mml')) continue;     // MathJax's copy for screen readers, never shown
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.right <= vw + 1) continue;
+    const what = problem(el);
+    if (what && !offenders.some(o => o.el.contains(el))) offenders.push({el, what});
+}
+return {scrollWidth: doc.scrollWidth, clientWidth: vw,
+        offenders: offenders.slice(0, 5).map(o => o.what + ': ' + describe(o.el)),
+        column: (() => { const p = article.querySelector('section > p') || article.querySelector('p');
+                         return p ? p.getBoundingClientRect().width : null; })(),
+        openAnswers: Array.from(document.querySelectorAll('div.questions details')).filter(d => d.open).length,
+        answers: document.querySelectorAll('div.questions details').length};
 """
 
 
-def screenshot(driver, page):
-    """A PNG of the page in _build/screenshots/: the window is stretched to the page's
-    height (Chromium caps it near 12000 px), then put back."""
+def site_file(url, server):
+    """The file of the built site that a URL of the local server serves."""
+    return SITE / unquote(urlparse(url).path).lstrip("/")
+
+
+def diagram_text(images, server):
+    """[(src, smallest text in CSS px as shown)] for the images that rnncourse.drawing made."""
+    found = []
+    for image in images:
+        if not image["src"].startswith(server + "/") or not image["natural"]:
+            continue
+        path = site_file(image["src"], server)
+        if path.suffix.lower() != ".png" or not path.is_file():
+            continue
+        with Image.open(path) as png:
+            record = png.text.get(drawing.PNG_KEY)
+        if record is None:
+            continue
+        record = json.loads(record)
+        if record["min_text_px"] is None:
+            continue
+        found.append((path.name, record["min_text_px"] * image["shown"] / record["width_px"]))
+    return found
+
+
+def screenshot(driver, page, width):
+    """The whole page as PNGs in _build/screenshots/: ``<page>@<width>.png``, and for a page taller than
+    MAX_SHOT_HEIGHT (a chapter on a phone) further parts ``<page>@<width>-2.png``, ``-3``, ... below it."""
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, min(max(height, 800), 12000))
-    path = SHOTS / (page.replace("/", "__") + ".png")
-    driver.save_screenshot(str(path))
-    driver.set_window_size(1280, 1600)
-    return path
+    name = page.replace("/", "__")
+    for old in SHOTS.glob(f"{name}@{width}*.png"):
+        old.unlink()
+    paths = []
+    for part, top in enumerate(range(0, max(height, 1), MAX_SHOT_HEIGHT), start=1):
+        set_width(driver, width, max(min(MAX_SHOT_HEIGHT, height - top), WINDOW_HEIGHT))
+        driver.execute_script("window.scrollTo(0, arguments[0]);", top)
+        path = SHOTS / (f"{name}@{width}.png" if part == 1 else f"{name}@{width}-{part}.png")
+        driver.save_screenshot(str(path))
+        paths.append(path)
+    set_width(driver, width)
+    driver.execute_script("window.scrollTo(0, 0);")
+    return paths[0]
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("page", PAGES)
-def test_page(browser, server, page):
+def test_page(browser, server, page, width):
     html = SITE / (page + ".html")
     assert html.is_file(), f"{page} is in {TOC.name} but the site has no {html.relative_to(SITE)}"
-    drain_logs(browser)
-    browser.get(url_of(server, page))
-    WebDriverWait(browser, PAGE_TIMEOUT_S).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
-    )
+    open_page(browser, server, page, width)
     mathjax = wait_for_mathjax(browser)
     math = browser.execute_script(MATH_REPORT_JS)
     images = browser.execute_async_script(IMAGES_JS)
-    shot = screenshot(browser, page)
+    layout = browser.execute_script(OVERFLOW_JS)
+    console = browser.get_log("browser")
+    network = browser.get_log("performance")
+    shot = screenshot(browser, page, width)
 
     problems = []
+    if layout["scrollWidth"] > layout["clientWidth"] + 1:
+        problems.append(f"the page scrolls sideways: {layout['scrollWidth']} px wide in a {layout['clientWidth']} px window")
+    if layout["offenders"]:
+        problems.append(f"content wider than the page (give it a box that scrolls): {layout['offenders']}")
+    if width == PHONE and layout["column"] is not None and layout["column"] < drawing.PHONE_COLUMN_PX - 0.5:
+        problems.append(f"the text column is {layout['column']:.0f} px wide at {PHONE} px; the diagrams' size rule "
+                        f"assumes {drawing.PHONE_COLUMN_PX} (rnncourse.drawing.PHONE_COLUMN_PX)")
+    if layout["openAnswers"]:
+        problems.append(f"{layout['openAnswers']} of {layout['answers']} answers are shown unfolded")
     if math["math"]:
         if mathjax != "typeset":
             problems.append(f"the page has {math['math']} formulas but MathJax did not finish: {mathjax}")
@@ -233,15 +363,20 @@ def test_page(browser, server, page):
         problems.append(f"MathJax errors (bad TeX): {math['errors'][:5]}")
     if math["raw"]:
         problems.append(f"raw TeX left in the text (math the parser did not see): {math['raw'][:5]}")
-    broken = [img["src"] for img in images if not img["width"]]
+    broken = [img["src"] for img in images if not img["natural"]]
     if broken:
         problems.append(f"images that did not load: {broken}")
-    errors = severe_console_errors(browser)
+    small = [f"{name}: {px:.1f} px" for name, px in diagram_text(images, server) if px < drawing.MIN_TEXT_PX - 0.05]
+    if small:
+        problems.append(f"diagrams whose smallest text is under {drawing.MIN_TEXT_PX} CSS px as shown: {small}")
+    errors = severe_console_errors(console)
     if errors:
         problems.append(f"console errors: {errors[:5]}")
-    outside = outside_requests(browser, server)
+    outside, failed = network_problems(network, server)
     if outside:
         problems.append(f"requests outside the site (it must work offline): {outside[:5]}")
+    if failed:
+        problems.append(f"requests that failed: {failed[:5]}")
 
     index = PAGES.index(page)
     next_links = browser.find_elements(By.CSS_SELECTOR, "a.right-next")
@@ -251,11 +386,43 @@ def test_page(browser, server, page):
             problems.append(f"no 'next' link (expected one to {PAGES[index + 1]})")
         elif next_links[0].get_attribute("href").split("#")[0] != expected:
             problems.append(f"'next' link goes to {next_links[0].get_attribute('href')}, expected {expected}")
-    assert not problems, f"{page} (screenshot {shot}):\n  " + "\n  ".join(problems)
+    assert not problems, f"{page} at {width} px (screenshot {shot}):\n  " + "\n  ".join(problems)
+
+
+def test_the_diagrams_of_part_one_are_on_their_pages(browser, server):
+    """Chapters 1 to 5 show their diagrams (so the size check above has something to measure)."""
+    counts = {}
+    for page in [p for p in PAGES if re.search(r"book/0[1-5]_", p)]:
+        open_page(browser, server, page, PHONE)
+        counts[page] = len(diagram_text(browser.execute_async_script(IMAGES_JS), server))
+    assert counts and all(counts.values()), f"chapters without a diagram of rnncourse.drawing: {counts}"
+
+
+LSTM_EQUATION_JS = """
+const items = Array.from(MathJax.startup.document.math);
+const item = items.find(m => m.math.includes('\\\\begin{aligned}') && m.math.includes('a_o')
+                             && m.math.includes('h_t &= o_t'));
+return item ? {tex: item.math, mml: MathJax.startup.toMML(item.root)} : null;
+"""
+
+
+def test_the_lstm_equation_keeps_its_left_hand_side(browser, server):
+    page = next((p for p in PAGES if p.endswith("04_lstm")), None)
+    if page is None:
+        pytest.skip("no LSTM chapter in the toc")
+    open_page(browser, server, page, 1280)
+    assert wait_for_mathjax(browser) == "typeset"
+    found = browser.execute_script(LSTM_EQUATION_JS)
+    assert found, "the LSTM chapter has no aligned equation ending in h_t = o_t ..."
+    # The left-hand side [a_i, a_f, a_g, a_o] is the only bracket in the equation: if MathJax took it
+    # for aligned's optional argument, the rendered MathML has no '['.
+    assert re.search(r"<mo[^>]*>\[</mo>", found["mml"]), (
+        f"the LSTM equation renders without its left-hand side [a_i, a_f, a_g, a_o]; TeX: {found['tex'][:120]!r}")
 
 
 def test_next_links_walk_the_toc(browser, server):
     """Clicking 'next' from the first page visits every page of the toc in order."""
+    set_width(browser, 1280)
     browser.get(url_of(server, PAGES[0]))
     for expected in PAGES[1:]:
         link = browser.find_element(By.CSS_SELECTOR, "a.right-next")
@@ -270,6 +437,7 @@ def test_next_links_walk_the_toc(browser, server):
 
 
 def test_search_finds_lstm(browser, server):
+    set_width(browser, 1280)
     browser.get(f"{server}/search.html?q=LSTM")
     try:
         WebDriverWait(browser, PAGE_TIMEOUT_S).until(
@@ -280,7 +448,7 @@ def test_search_finds_lstm(browser, server):
             "const r = document.getElementById('search-results'); return r ? r.innerText : 'no #search-results'"
         )
         pytest.fail(f"search for LSTM found nothing: {status!r}")
-    screenshot(browser, "search-LSTM")
+    screenshot(browser, "search-LSTM", 1280)
     links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#search-results ul.search li a")]
     assert any("api.html" in link for link in links), f"the API reference is not among the results: {links}"
 
@@ -302,6 +470,7 @@ return {font, differ: pixels('循') !== pixels('递'), tofu: pixels('循') === p
 
 
 def test_chinese_renders(browser, server):
+    set_width(browser, 1280)
     page = next((p for p in PAGES if p.endswith("glossary")), PAGES[0])
     browser.get(url_of(server, page))
     text = browser.find_element(By.TAG_NAME, "article").text
