@@ -334,6 +334,7 @@ def run_selective_copying(kind, seed):
 
 #: Chapter 8, running parity: trained on 16 bits, tested on 128.
 PARITY = dict(train_length=16, test_length=128, batch=32, steps=400, lr=1e-2, width=16)
+#: the models compared: diagonal linear recurrences with eigenvalues in (0, 1) and in (-1, 1), a tanh RNN, an LSTM
 PARITY_MODELS = ("diag_positive", "diag_negative", "rnn", "lstm")
 
 
