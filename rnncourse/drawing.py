@@ -82,6 +82,7 @@ __all__ = [
     "lstm_cell",
     "gru_cell",
     "gru_reset_conventions",
+    "colour_key",
 ]
 
 #: What each colour means, in every diagram of the book.
@@ -678,6 +679,24 @@ def gru_reset_conventions():
         box(ax, (x0, 4.1), r"$\tanh$", "candidate", w=0.9)
         label(ax, (x0 + 0.55, 4.45), "$n_t$", ha="left")
     ax.plot([3.6, 3.6], [-0.3, 5.1], color="0.8", lw=1)
+    return fig
+
+
+def colour_key():
+    """The notation page: what each colour of the diagrams stands for."""
+    fig, ax = diagram((-0.1, 7.4), (-0.35, 3.15), width=5.4)
+    boxes = [("input", "$x_t$", "an input"), ("state", "$h_t$, $c_t$", "a state"), ("gate", r"$\sigma$", "a gate"),
+             ("candidate", r"$\tanh$", "a candidate, an output"), ("loss", "$L_t$", "a loss")]
+    for k, (color, text, meaning) in enumerate(boxes):
+        y = 2.8 - 0.7 * k
+        box(ax, (0.5, y), text, color, w=0.95, h=0.46)
+        label(ax, (1.1, y), meaning, ha="left")
+    lines = [("path", "the recurrence,", "the cell path"), ("gradient", "a gradient,", "flowing back"),
+             ("reverse", "an RNN reading", "right to left")]
+    for k, (color, first, second) in enumerate(lines):
+        y = 2.65 - 1.05 * k
+        wire(ax, [(4.05, y), (4.95, y)], color, 2.0)
+        label(ax, (5.1, y), f"{first}\n{second}", ha="left", linespacing=1.1)
     return fig
 
 

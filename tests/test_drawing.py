@@ -32,6 +32,7 @@ DIAGRAMS = {
     "lstm_cell_4": {"stage": 4},
     "gru_cell": {},
     "gru_reset_conventions": {},
+    "colour_key": {},
 }
 
 

@@ -25,7 +25,11 @@ One convention for the whole package, stated here once:
 - **Forward and backward come in pairs.** ``forward(...) -> (out, cache)``
   and ``backward(dout, cache) -> gradients`` in the order of the forward's
   inputs. Backward never modifies the cache: calling it twice gives the same
-  result.
+  result. The caches of the RNN, LSTM and GRU are flat tuples of arrays in the
+  layouts their docstrings state, which the exercises state too: a step's
+  inputs, then what it computed; a sequence's inputs, then the steps' fields
+  stacked batch-first ``(N, T, H)``. A sequence function is its step function
+  in a loop, as an exercise asks a learner to write it.
 - **Bad input** raises ``ValueError`` saying what was expected and what came:
   ``h0 has shape (4, 3); expected (N, H) = (4, 5)``.
 

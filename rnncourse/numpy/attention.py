@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array, int_array
+from ._checks import dims, expect_shape, float_array, int_array, upstream_gradient
 
 __all__ = [
     "dot_product_scores_forward",
@@ -86,12 +86,6 @@ def _check_lengths(lengths, N, Tk):
     return lengths
 
 
-def _check_grad(name, d, shape, symbols):
-    d = float_array(name, d)
-    expect_shape(name, d, symbols, shape)
-    return d
-
-
 # ---------------------------------------------------------------- scores
 # The private helpers compute without checking; the public functions check
 # once and call them, and so does attention_forward.
@@ -143,7 +137,7 @@ def dot_product_scores_backward(dscores, cache):
     dk : ndarray (N, Tk, D) ``= dscores^T q``.
     """
     q, k, _ = cache
-    dscores = _check_grad("dscores", dscores, (q.shape[0], q.shape[1], k.shape[1]), "N Tq Tk")
+    dscores = upstream_gradient("dscores", dscores, "N Tq Tk", (q.shape[0], q.shape[1], k.shape[1]))
     return _dot_scores_backward(dscores, cache)
 
 
@@ -262,7 +256,7 @@ def additive_scores_backward(dscores, cache):
     dv_a : ndarray (A,).
     """
     h = cache[5]
-    dscores = _check_grad("dscores", dscores, h.shape[:3], "N Tq Tk")
+    dscores = upstream_gradient("dscores", dscores, "N Tq Tk", h.shape[:3])
     return _additive_scores_backward(dscores, cache)
 
 
@@ -343,7 +337,7 @@ def masked_softmax_backward(dweights, cache):
     dscores : ndarray (N, Tq, Tk): ``alpha * (dweights - sum_j alpha_j dweights_j)``;
         0 at padding keys and on empty rows.
     """
-    dweights = _check_grad("dweights", dweights, cache[0].shape, "N Tq Tk")
+    dweights = upstream_gradient("dweights", dweights, "N Tq Tk", cache[0].shape)
     return _masked_softmax_backward(dweights, cache)
 
 
@@ -444,12 +438,12 @@ def attention_backward(dcontext, cache, dweights=None):
     v = cache["v"]
     (weights,) = cache["softmax_cache"]
     N, Tq, Tk = weights.shape
-    dcontext = _check_grad("dcontext", dcontext, (N, Tq, v.shape[2]), "N Tq Dv")
+    dcontext = upstream_gradient("dcontext", dcontext, "N Tq Dv", (N, Tq, v.shape[2]))
 
     dv = weights.transpose(0, 2, 1) @ dcontext
     dalpha = dcontext @ v.transpose(0, 2, 1)
     if dweights is not None:
-        dalpha = dalpha + _check_grad("dweights", dweights, (N, Tq, Tk), "N Tq Tk")
+        dalpha = dalpha + upstream_gradient("dweights", dweights, "N Tq Tk", (N, Tq, Tk))
     dscores = _masked_softmax_backward(dalpha, cache["softmax_cache"])
 
     if cache["score"] == "additive":

@@ -19,7 +19,7 @@ import numpy as np
 
 from .lstm import lstm_step_backward, lstm_step_forward
 from .rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
-from ._checks import dims, expect_shape, float_array, float_arrays
+from ._checks import check_nonlinearity, dims, expect_shape, float_array, one_of, positive_int, recurrent_inputs
 
 __all__ = [
     "truncated_bptt",
@@ -30,22 +30,10 @@ __all__ = [
 ]
 
 
-def _check_rnn_inputs(x, h0, Wx, Wh, b, gates=1):
-    """Validate a plain RNN's (or, with gates=4, an LSTM's) inputs; return arrays and (N, T, D, H)."""
-    x, h0, Wx, Wh, b = float_arrays(x=x, h0=h0, Wx=Wx, Wh=Wh, b=b)
-    N, T, D = dims("x", x, "N T D")
-    H = dims("Wh", Wh, "H GH")[0]
-    gh = "H" if gates == 1 else f"{gates}H"
-    expect_shape("Wh", Wh, f"H {gh}", (H, gates * H))
-    expect_shape("Wx", Wx, f"D {gh}", (D, gates * H))
-    expect_shape("b", b, gh, (gates * H,))
-    expect_shape("h0", h0, "N H", (N, H))
-    return x, h0, Wx, Wh, b, (N, T, D, H)
-
-
-def _check_nonlinearity(nonlinearity):
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"nonlinearity is {nonlinearity!r}; expected 'tanh' or 'relu'")
+def _rnn_inputs(x, h0, Wx, Wh, b, gates=1):
+    """A plain RNN's (or, with gates=4, an LSTM's) inputs as float arrays, and (N, T, D, H); T may be 0."""
+    x, (h0,), Wx, Wh, (b,) = recurrent_inputs(x, {"h0": h0}, Wx, Wh, {"b": b}, gates=gates, allow_empty=True)
+    return x, h0, Wx, Wh, b, (*x.shape, Wh.shape[0])
 
 
 def _call_loss_grad(loss_grad, h_t, t):
@@ -106,12 +94,10 @@ def truncated_bptt(x, h0, Wx, Wh, b, loss_grad, k1, k2=None, *, nonlinearity="ta
         ``min((i + 1) * k1, T) - 1``.
     h_last : (N, H) state after the last step, to carry into the next stretch.
     """
-    _check_nonlinearity(nonlinearity)
-    x, h0, Wx, Wh, b, (N, T, D, H) = _check_rnn_inputs(x, h0, Wx, Wh, b)
-    k2 = k1 if k2 is None else k2
-    for name, k in (("k1", k1), ("k2", k2)):
-        if int(k) != k or k < 1:
-            raise ValueError(f"{name} is {k!r}; expected an integer >= 1")
+    check_nonlinearity(nonlinearity)
+    x, h0, Wx, Wh, b, (N, T, D, H) = _rnn_inputs(x, h0, Wx, Wh, b)
+    k1 = positive_int("k1", k1)
+    k2 = k1 if k2 is None else positive_int("k2", k2)
     if k2 < k1:
         raise ValueError(
             f"k2 = {k2} < k1 = {k1}; expected k2 >= k1 (each update must backpropagate "
@@ -183,8 +169,8 @@ def rtrl(x, h0, Wx, Wh, b, loss_grad, *, nonlinearity="tanh"):
         gradient of ``sum_t L_t``.
     h_last : (N, H) state after the last step.
     """
-    _check_nonlinearity(nonlinearity)
-    x, h0, Wx, Wh, b, (N, T, D, H) = _check_rnn_inputs(x, h0, Wx, Wh, b)
+    check_nonlinearity(nonlinearity)
+    x, h0, Wx, Wh, b, (N, T, D, H) = _rnn_inputs(x, h0, Wx, Wh, b)
     dtype = np.result_type(x, h0, Wx, Wh, b)
 
     # Sensitivities, one set per sequence n: P_Wh[n, k, i, j] = d h_t[n, k] / d Wh[i, j].
@@ -260,12 +246,11 @@ def gradient_norms_through_time(x, h0, Wx, Wh, b, dh_last, *, cell="rnn", c0=Non
     norms : (T,) float64, ``norms[t] = ||dL/dh_t||``, the Frobenius norm over
         the batch and hidden units; ``norms[T-1] = ||dh_last||``.
     """
-    if cell not in ("rnn", "lstm"):
-        raise ValueError(f"cell is {cell!r}; expected 'rnn' or 'lstm'")
-    _check_nonlinearity(nonlinearity)
+    one_of("cell", cell, ("rnn", "lstm"))
+    check_nonlinearity(nonlinearity)
     if cell == "lstm" and nonlinearity != "tanh":
         raise ValueError(f"nonlinearity={nonlinearity!r} only applies to cell='rnn'")
-    x, h0, Wx, Wh, b, (N, T, D, H) = _check_rnn_inputs(x, h0, Wx, Wh, b, gates=4 if cell == "lstm" else 1)
+    x, h0, Wx, Wh, b, (N, T, D, H) = _rnn_inputs(x, h0, Wx, Wh, b, gates=4 if cell == "lstm" else 1)
     if T == 0:
         raise ValueError("x has T = 0 steps; expected at least one")
     dh_last = expect_shape("dh_last", float_array("dh_last", dh_last), "N H", (N, H))

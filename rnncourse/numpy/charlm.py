@@ -23,9 +23,9 @@ from .layers import (
 from .losses import temporal_softmax_loss
 from .lstm import lstm_backward, lstm_forward, lstm_step_forward
 from .rnn import rnn_backward, rnn_forward, rnn_step_forward
-from ._checks import dims, expect_shape, float_array, int_array
+from ._checks import check_rng, dims, expect_shape, float_array, int_array, one_of, positive_int
 from .activations import softmax
-from .multilayer import _check_rng, init_params
+from .multilayer import init_params
 
 __all__ = ["CharVocab", "CharRNN"]
 
@@ -106,16 +106,12 @@ class CharRNN:
     """
 
     def __init__(self, vocab_size, hidden_size, *, cell="lstm", embed_size=None, rng, dtype=np.float64):
-        if cell not in ("rnn", "gru", "lstm"):
-            raise ValueError(f"cell is {cell!r}; expected 'rnn', 'gru' or 'lstm'")
-        _check_rng(rng)
-        embed_size = hidden_size if embed_size is None else embed_size
-        sizes = {"vocab_size": vocab_size, "hidden_size": hidden_size, "embed_size": embed_size}
-        for name, value in sizes.items():
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} is {value!r}; expected an integer >= 1")
+        one_of("cell", cell, ("rnn", "gru", "lstm"))
+        check_rng(rng)
         self.cell = cell
-        self.vocab_size, self.hidden_size, self.embed_size = (int(v) for v in sizes.values())
+        self.vocab_size = positive_int("vocab_size", vocab_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.embed_size = self.hidden_size if embed_size is None else positive_int("embed_size", embed_size)
         V, H, E = self.vocab_size, self.hidden_size, self.embed_size
         k = 1.0 / np.sqrt(H)
         self.params = {"W_embed": rng.standard_normal((V, E)).astype(dtype)}
@@ -243,7 +239,7 @@ class CharRNN:
         -------
         (length,) int64 array of generated indices (the prompt not included).
         """
-        _check_rng(rng)
+        check_rng(rng)
         if not (np.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature is {temperature!r}; expected a finite number > 0")
         if int(length) != length or length < 0:

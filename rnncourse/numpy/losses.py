@@ -9,7 +9,7 @@ backward function.
 
 import numpy as np
 
-from ._checks import _fmt, dims, expect_shape, float_array, int_array
+from ._checks import dims, expect_shape, float_array, fmt_shape, int_array
 from .activations import log_softmax, sigmoid
 
 __all__ = ["temporal_softmax_loss", "binary_cross_entropy_with_logits", "mse_loss"]
@@ -18,13 +18,13 @@ __all__ = ["temporal_softmax_loss", "binary_cross_entropy_with_logits", "mse_los
 def _same_shape(name, a, ref_name, ref):
     if a.shape != ref.shape:
         raise ValueError(
-            f"{name} has shape {_fmt(a.shape)}; expected the shape of {ref_name}, {_fmt(ref.shape)}"
+            f"{name} has shape {fmt_shape(a.shape)}; expected the shape of {ref_name}, {fmt_shape(ref.shape)}"
         )
 
 
 def _not_empty(name, a):
     if a.size == 0:
-        raise ValueError(f"{name} has shape {_fmt(a.shape)}; expected at least one element to average over")
+        raise ValueError(f"{name} has shape {fmt_shape(a.shape)}; expected at least one element to average over")
 
 
 def _first_bad(bad):

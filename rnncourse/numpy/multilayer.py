@@ -26,7 +26,7 @@ import numpy as np
 from .gru import gru_backward, gru_forward
 from .lstm import lstm_backward, lstm_forward
 from .rnn import rnn_backward, rnn_forward
-from ._checks import dims, expect_shape, float_array
+from ._checks import check_nonlinearity, check_rng, dims, expect_shape, float_array, one_of, positive_int
 
 __all__ = ["init_params", "stacked_rnn_forward", "stacked_rnn_backward"]
 
@@ -36,20 +36,10 @@ _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def _check_cell(cell, nonlinearity="tanh"):
-    if cell not in _CELL_KEYS:
-        raise ValueError(f"cell is {cell!r}; expected 'rnn', 'lstm' or 'gru'")
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"nonlinearity is {nonlinearity!r}; expected 'tanh' or 'relu'")
+    one_of("cell", cell, tuple(_CELL_KEYS))
+    check_nonlinearity(nonlinearity)
     if cell != "rnn" and nonlinearity != "tanh":
         raise ValueError(f"nonlinearity={nonlinearity!r} only applies to cell='rnn'; got cell={cell!r}")
-
-
-def _check_rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng is {type(rng).__name__}; expected a numpy.random.Generator, "
-            "e.g. np.random.default_rng(0)"
-        )
 
 
 def init_params(cell, input_size, hidden_size, num_layers=1, bidirectional=False, *, rng, dtype=np.float64):
@@ -81,14 +71,14 @@ def init_params(cell, input_size, hidden_size, num_layers=1, bidirectional=False
         l > 0, ``Wh`` (H, G*H), and ``b`` (G*H,) or ``bx``, ``bh`` (G*H,).
     """
     _check_cell(cell)
-    _check_rng(rng)
-    for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} is {value!r}; expected an integer >= 1")
+    check_rng(rng)
+    input_size = positive_int("input_size", input_size)
+    hidden_size = positive_int("hidden_size", hidden_size)
+    num_layers = positive_int("num_layers", num_layers)
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):
         raise ValueError(f"dtype is {dtype}; expected a floating-point dtype (float32 or float64)")
-    H, G = int(hidden_size), _GATES[cell]
+    H, G = hidden_size, _GATES[cell]
     num_directions = 2 if bidirectional else 1
     k = 1.0 / np.sqrt(H)
 
@@ -96,8 +86,8 @@ def init_params(cell, input_size, hidden_size, num_layers=1, bidirectional=False
         return rng.uniform(-k, k, size=shape).astype(dtype)
 
     params = []
-    for layer in range(int(num_layers)):
-        D_in = int(input_size) if layer == 0 else H * num_directions
+    for layer in range(num_layers):
+        D_in = input_size if layer == 0 else H * num_directions
         directions = []
         for _ in range(num_directions):
             p = {"Wx": uniform(D_in, G * H), "Wh": uniform(H, G * H)}

@@ -30,6 +30,8 @@ where it stopped.
 
 import numpy as np
 
+from ._checks import fmt_shape
+
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
 
@@ -45,10 +47,6 @@ def _in_unit_interval(name, value):
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} is {value}; expected 0 <= {name} < 1")
     return value
-
-
-def _shape(a):
-    return "(" + ", ".join(str(s) for s in a.shape) + ("," if a.ndim == 1 else "") + ")"
 
 
 class Optimizer:
@@ -138,8 +136,8 @@ class Optimizer:
             g = np.asarray(grads[name])
             if g.shape != p.shape:
                 raise ValueError(
-                    f"grads[{name!r}] has shape {_shape(g)}; expected the shape of "
-                    f"params[{name!r}] = {_shape(p)}"
+                    f"grads[{name!r}] has shape {fmt_shape(g.shape)}; expected the shape of "
+                    f"params[{name!r}] = {fmt_shape(p.shape)}"
                 )
             if g.dtype != p.dtype:
                 raise ValueError(
@@ -211,8 +209,8 @@ class Optimizer:
                 a = np.array(a, dtype=p.dtype)  # a copy
                 if a.shape != p.shape:
                     raise ValueError(
-                        f"state_dict['state'][{name!r}][{key!r}] has shape {_shape(a)}; "
-                        f"expected the shape of params[{name!r}] = {_shape(p)}"
+                        f"state_dict['state'][{name!r}][{key!r}] has shape {fmt_shape(a.shape)}; "
+                        f"expected the shape of params[{name!r}] = {fmt_shape(p.shape)}"
                     )
                 state[name][key] = a
         for hp in self.hyperparameters:
