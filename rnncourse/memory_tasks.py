@@ -338,9 +338,13 @@ PARITY = dict(train_length=16, test_length=128, batch=32, steps=400, lr=1e-2, wi
 PARITY_MODELS = ("diag_positive", "diag_negative", "rnn", "lstm")
 
 
-def run_parity(kind, seed):
-    """Train one model of :data:`PARITY_MODELS` on running parity; accuracy within and beyond the training length."""
+def run_parity(kind, seed, steps=None):
+    """Train one model of :data:`PARITY_MODELS` on running parity; accuracy within and beyond the training length.
+
+    ``steps`` overrides :data:`PARITY`'s number of updates (the tests train briefly).
+    """
     c = PARITY
+    steps = c["steps"] if steps is None else steps
     torch.manual_seed(seed)
     model = TokenModel(kind, 2, 2, width=c["width"], n_layers=1)
     inputs, targets = parity_batch(500, c["test_length"], np.random.default_rng(10_000 + seed))
@@ -348,7 +352,7 @@ def run_parity(kind, seed):
     within[:, c["train_length"]:] = IGNORE
     beyond[:, : c["train_length"]] = IGNORE
     result = train(model, lambda rng: parity_batch(c["batch"], c["train_length"], rng), classification_loss,
-                   c["steps"], lr=c["lr"], seed=seed)
+                   steps, lr=c["lr"], seed=seed)
     with torch.no_grad():
         right = (model(inputs).argmax(-1) == targets).float().mean(0).numpy()  # per position
     return dict(kind=kind, seed=seed, within=accuracy(model, inputs, within), beyond=accuracy(model, inputs, beyond),
