@@ -41,10 +41,14 @@ import io
 import json
 import math
 
+import numpy as np
+
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, FancyBboxPatch
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from matplotlib.text import Text
+from matplotlib.textpath import TextToPath
 
 __all__ = [
     "COLORS",
@@ -709,10 +713,6 @@ def colour_key():
 # shows the figure with show(...), which checks the size rule. At the default font size (13 points) and
 # at most 6.3 inches wide, the smallest text is still 10 CSS px on a 390 px phone (see phone_px).
 
-import numpy as np  # noqa: E402  (this hunk's own imports)
-from matplotlib.font_manager import FontProperties  # noqa: E402
-from matplotlib.patches import FancyArrowPatch  # noqa: E402
-from matplotlib.textpath import TextToPath  # noqa: E402
 
 __all__ += ["label_width", "encoder_decoder", "beam_search_tree", "ctc_lattice", "mask_grid", "stream_chunks",
             "padded_batch"]
@@ -1022,3 +1022,242 @@ def padded_batch(ax, lengths, *, fontsize=13):
     ax.text(-0.25 - label_width("length 00", fontsize), bottom - 0.42, "bold: each sequence's own last step",
             ha="left", va="center", color=COLORS["path"], fontsize=fontsize)
     _frame(ax, (-0.3 - label_width("length 00", fontsize), x_last + 0.25), (bottom - 0.6, 0.5))
+
+
+# --- the diagrams of part three ---------------------------------------------------------------
+#
+# Chapters 8 and 9, one function per figure, as for part one.
+
+__all__ += [
+    "compose_steps",
+    "scan_rounds",
+    "backward_recurrence",
+    "min_gru_cell",
+    "newton_solve",
+    "lru_cell",
+    "selective_ssm_step",
+    "linear_attention_memory",
+]
+
+
+def compose_steps():
+    """Chapter 8: two affine steps in a row are one affine step, ``(a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2)``."""
+    fig, ax = diagram((-0.6, 7.35), (-1.75, 1.5), width=5.6)
+    for x, name in ((0.0, "$h_0$"), (3.2, "$h_1$"), (6.4, "$h_2$")):
+        box(ax, (x, 0.6), name, "state", w=0.64)
+    for x0, a, b in ((0.0, "a_1", "b_1"), (3.2, "a_2", "b_2")):
+        wire(ax, [(x0 + 0.34, 0.6), (x0 + 2.86, 0.6)], "path", 1.6)
+        label(ax, (x0 + 1.6, 0.72), rf"$\times {a},\ + {b}$", color="path", va="bottom")
+    box(ax, (0.0, -1.05), "$h_0$", "state", w=0.64)
+    box(ax, (6.4, -1.05), "$h_2$", "state", w=0.64)
+    wire(ax, [(0.34, -1.05), (6.06, -1.05)], "path", 2.2)
+    label(ax, (3.2, -0.93), r"$\times a_1 a_2,\ + (a_2 b_1 + b_2)$", color="path", va="bottom")
+    label(ax, (3.2, -0.05), "the same map in one step:", color="0.3")
+    return fig
+
+
+def _scan_rounds(T, method):
+    """``[(label, [(source, target), ...]), ...]``: the rounds of a scan over positions 1..T (T a power of 2)."""
+    rounds = []
+    if method == "hillis_steele":
+        k = 1
+        while k < T:
+            rounds.append((f"round: combine\n{k} back", [(t - k, t) for t in range(k + 1, T + 1)]))
+            k *= 2
+    else:
+        d = 1
+        while d < T:
+            rounds.append(("up", [(t - d, t) for t in range(2 * d, T + 1, 2 * d)]))
+            d *= 2
+        d = T // 4
+        while d >= 1:
+            rounds.append(("down", [(t - d, t) for t in range(3 * d, T + 1, 2 * d)]))
+            d //= 2
+    return rounds
+
+
+def scan_rounds(T=8, method="hillis_steele"):
+    """Chapter 8: the rounds of a scan over T = 8 steps. Each box holds the composition of the steps
+    ``i:j``; an arrow combines the box it leaves into the box it enters, all arrows of a row at once.
+    ``method`` is ``"hillis_steele"`` or ``"blelloch"`` (its up-sweep and down-sweep)."""
+    if method not in ("hillis_steele", "blelloch"):
+        raise ValueError(f"method is {method!r}; expected 'hillis_steele' or 'blelloch'")
+    rounds = _scan_rounds(T, method)
+    dx, dy = 0.62, 0.9
+    fig, ax = diagram((-1.55, dx * (T - 1) + 0.4), (-dy * len(rounds) - 0.45, 0.75), width=5.0)
+    start = {t: t for t in range(1, T + 1)}  # box t holds steps start[t]..t
+    for t in range(1, T + 1):
+        box(ax, (dx * (t - 1), 0), f"{t}", "input", w=0.52, h=0.42)
+    label(ax, (-0.5, 0), "step", ha="right")
+    for r, (name, pairs) in enumerate(rounds, 1):
+        y = -dy * r
+        targets = {target for _, target in pairs}
+        new_start = dict(start)
+        for source, target in pairs:
+            new_start[target] = start[source]
+        for t in range(1, T + 1):
+            changed = t in targets
+            text = f"{new_start[t]}:{t}" if new_start[t] != t else f"{t}"
+            box(ax, (dx * (t - 1), y), text, "state" if changed else "white", w=0.56, h=0.42,
+                edge="0.25" if changed else "0.75", text_color="black" if changed else "0.6",
+                fontsize=fontsize(5.0) * 0.95)
+        for source, target in pairs:
+            wire(ax, [(dx * (source - 1), y + dy - 0.22), (dx * (target - 1), y + 0.22)], "path", 1.0)
+        start = new_start
+        label(ax, (-0.5, y), name.split("\n")[0] if method == "blelloch" else f"{r}", ha="right",
+              color="path")
+    return fig
+
+
+def backward_recurrence(steps=4):
+    """Chapter 8: the gradient of a linear recurrence runs the same recurrence backwards: ``g_t = dh_t +
+    a_{t+1} g_{t+1}``, then ``da_t = g_t h_{t-1}``, ``db_t = g_t``."""
+    dx = 1.45
+    fig, ax = diagram((-0.55, dx * steps + 0.75), (-1.55, 1.25), width=5.4)
+    box(ax, (0, 0.6), "$h_0$", "state", w=0.62, edge="muted")
+    for t in range(1, steps + 1):
+        x = dx * t
+        box(ax, (x, 0.6), f"$h_{t}$", "state", w=0.62)
+        wire(ax, [(x - dx + 0.33, 0.6), (x - 0.33, 0.6)], "muted")
+        label(ax, (x - dx / 2, 0.72), f"$a_{t}$", color="0.45", va="bottom")
+        box(ax, (x, -0.8), f"$g_{t}$", "white", w=0.62, edge="gradient", text_color="gradient")
+        wire(ax, [(x, 0.36), (x, -0.56)], "gradient", 1.0, ls="--")
+        label(ax, (x + 0.06, -0.1), f"$dh_{t}$", color="gradient", ha="left")
+        if t < steps:
+            wire(ax, [(x + dx - 0.33, -0.8), (x + 0.33, -0.8)], "gradient", 1.8)
+            label(ax, (x + dx / 2, -0.92), f"$a_{t + 1}$", color="gradient", va="top")
+    label(ax, (dx * 1.5 + 0.2, -1.45), "the same recurrence, right to left", color="gradient", va="bottom")
+    return fig
+
+
+def min_gru_cell():
+    """Chapter 8: one minGRU step. The gate and the candidate see only ``x_t``; the state path is
+    ``h_t = (1 - z_t) h_{t-1} + z_t h~_t``, linear in ``h``."""
+    fig, ax = diagram((-1.25, 6.6), (-1.45, 3.85), width=5.4)
+    Y_H, Y_BUS = 2.9, -0.2
+    x_z, x_h, x_mix = 1.5, 3.3, 3.3
+    region(ax, 0.2, -0.55, 5.2, 3.5)
+    box(ax, (-0.65, Y_H), "$h_{t-1}$", "state")
+    box(ax, (6.0, Y_H), "$h_t$", "state")
+    op(ax, (x_z, Y_H), r"$\times$")
+    op(ax, (x_mix, Y_H), "$+$")
+    wire(ax, [(-0.3, Y_H), (x_z - 0.2, Y_H)], "path", 2.2)
+    wire(ax, [(x_z + 0.2, Y_H), (x_mix - 0.2, Y_H)], "path", 2.2)
+    wire(ax, [(x_mix + 0.2, Y_H), (5.65, Y_H)], "path", 2.2)
+    label(ax, (2.4, Y_H + 0.28), "linear in $h$", color="path", va="bottom")
+    box(ax, (x_z, 0.6), r"$\sigma$", "gate", w=0.66)
+    label(ax, (x_z - 0.42, 0.6), "$z_t$", ha="right")
+    box(ax, (x_h + 1.0, 0.6), "$g$", "candidate", w=0.66)
+    label(ax, (x_h + 1.42, 0.6), r"$\tilde h_t$", ha="left")
+    op(ax, (x_z, 1.75), "$1-$", radius=0.3)
+    wire(ax, [(x_z, 0.83), (x_z, 1.45)])
+    wire(ax, [(x_z, 2.05), (x_z, Y_H - 0.2)])
+    op(ax, (x_mix, 1.75), r"$\times$")
+    wire(ax, [(x_z + 0.33, 0.6), (2.5, 0.6), (2.5, 1.75), (x_mix - 0.2, 1.75)])
+    wire(ax, [(x_h + 1.0, 0.83), (x_h + 1.0, 1.75), (x_mix + 0.2, 1.75)])
+    wire(ax, [(x_mix, 1.95), (x_mix, Y_H - 0.2)])
+    wire(ax, [(x_z, Y_BUS), (x_z, 0.37)])
+    wire(ax, [(x_h + 1.0, Y_BUS), (x_h + 1.0, 0.37)])
+    wire(ax, [(0.7, Y_BUS), (x_h + 1.0, Y_BUS)], arrow=False)
+    box(ax, (0.7, -0.95), "$x_t$", "input")
+    wire(ax, [(0.7, -0.72), (0.7, Y_BUS)], arrow=False)
+    label(ax, (2.5, -0.95), "no $h_{t-1}$ in a gate", color="0.35", ha="left")
+    return fig
+
+
+def newton_solve():
+    """Chapter 8: Newton's method for the whole sequence of a tanh RNN: residual, linearise, one scan."""
+    fig, ax = diagram((-0.1, 7.1), (-2.35, 1.05), width=5.6)
+    box(ax, (0.8, 0.2), "guess\n$h^{(k)}_{1..T}$", "state", w=1.5, h=1.0)
+    box(ax, (2.95, 0.2), "residual\n$F_t(h^{(k)})$", "white", w=1.6, h=1.0)
+    box(ax, (5.65, 0.2), "one scan:\n$\\delta_t = \\delta_{t-1} J_t - F_t$", "candidate", w=2.5, h=1.0)
+    wire(ax, [(1.58, 0.2), (2.12, 0.2)])
+    wire(ax, [(3.78, 0.2), (4.37, 0.2)])
+    wire(ax, [(5.65, -0.33), (5.65, -1.4), (0.8, -1.4), (0.8, -0.33)], "path", 1.6)
+    label(ax, (3.2, -1.28), r"$h^{(k+1)} = h^{(k)} + \delta$", color="path", va="bottom")
+    label(ax, (3.5, -2.25), r"$J_t = W_h\, \mathrm{diag}(1 - \tanh^2 a_t)$, at the guess", va="bottom", color="0.3")
+    return fig
+
+
+def lru_cell():
+    """Chapter 9: one step of the LRU: a complex diagonal recurrence between a real input and output."""
+    fig, ax = diagram((-1.0, 7.0), (-1.4, 2.85), width=5.6)
+    Y = 1.6
+    box(ax, (-0.45, Y), "$h_{t-1}$", "state")
+    op(ax, (1.1, Y), r"$\times$")
+    op(ax, (2.6, Y), "$+$")
+    box(ax, (4.1, Y), "$h_t$", "state")
+    wire(ax, [(-0.1, Y), (0.9, Y)], "path", 2.2)
+    wire(ax, [(1.3, Y), (2.4, Y)], "path", 2.2)
+    wire(ax, [(2.8, Y), (3.75, Y)], "path", 2.2)
+    label(ax, (1.1, Y + 0.3), r"$\lambda \in \mathbb{C}^H$", color="path", va="bottom")
+    label(ax, (2.6, Y + 0.3), "elementwise", color="path", va="bottom")
+    box(ax, (0.9, -0.95), "$x_t$", "input")
+    box(ax, (2.6, 0.2), r"$\gamma \odot (x_t B)$", "gate", w=1.6)
+    wire(ax, [(0.9, -0.72), (0.9, -0.3), (2.6, -0.3), (2.6, -0.03)])
+    wire(ax, [(2.6, 0.43), (2.6, Y - 0.2)])
+    box(ax, (5.9, Y), r"$\mathrm{Re}(h_t C)$", "candidate", w=1.5)
+    wire(ax, [(4.45, Y), (5.15, Y)])
+    op(ax, (5.9, 0.2), "$+$")
+    wire(ax, [(5.9, Y - 0.23), (5.9, 0.4)])
+    wire(ax, [(0.9, -0.3), (0.9, -0.3), (4.6, -0.3), (4.6, 0.2), (5.7, 0.2)])
+    label(ax, (4.7, -0.05), "skip", va="top", ha="left", color="0.35")
+    box(ax, (5.9, -0.95), "$y_t$", "candidate")
+    wire(ax, [(5.9, 0.0), (5.9, -0.72)])
+    return fig
+
+
+def selective_ssm_step():
+    """Chapter 9: one step of the selective SSM (S6) for one channel d: the input sets the step
+    ``delta_t`` and the vectors ``B_t``, ``C_t``; the state is decayed by ``exp(delta_t A)`` and written."""
+    fig, ax = diagram((-1.1, 6.9), (-1.5, 3.05), width=5.6)
+    Y = 2.1
+    box(ax, (-0.5, Y), "$h_{t-1}$", "state")
+    op(ax, (1.3, Y), r"$\times$")
+    op(ax, (3.1, Y), "$+$")
+    box(ax, (4.5, Y), "$h_t$", "state")
+    wire(ax, [(-0.15, Y), (1.1, Y)], "path", 2.2)
+    wire(ax, [(1.5, Y), (2.9, Y)], "path", 2.2)
+    wire(ax, [(3.3, Y), (4.15, Y)], "path", 2.2)
+    label(ax, (1.3, Y + 0.28), r"$e^{\Delta_t A}$", color="path", va="bottom")
+    label(ax, (3.1, Y + 0.28), r"$\Delta_t B_t\, x_t$", color="path", va="bottom")
+    box(ax, (1.3, 0.45), r"$\Delta_t$", "gate", w=0.8)
+    box(ax, (3.1, 0.45), "$B_t$", "gate", w=0.8)
+    box(ax, (5.9, 0.45), "$C_t$", "gate", w=0.8)
+    wire(ax, [(1.3, 0.68), (1.3, Y - 0.2)])
+    wire(ax, [(3.1, 0.68), (3.1, Y - 0.2)])
+    op(ax, (5.9, Y), r"$\cdot$")
+    wire(ax, [(4.85, Y), (5.7, Y)])
+    wire(ax, [(5.9, 0.68), (5.9, Y - 0.2)])
+    label(ax, (5.9, Y + 0.28), "$y_t$", va="bottom")
+    wire(ax, [(0.4, -0.3), (5.9, -0.3)], arrow=False)
+    for x in (1.3, 3.1, 5.9):
+        wire(ax, [(x, -0.3), (x, 0.22)])
+    box(ax, (0.4, -1.05), "$x_t$", "input")
+    wire(ax, [(0.4, -0.82), (0.4, -0.3)], arrow=False)
+    label(ax, (3.6, -1.05), "all three from the input", color="0.35", ha="center")
+    return fig
+
+
+def linear_attention_memory():
+    """Chapter 9: linear attention as an RNN: write ``phi(k_t)^T v_t`` into a matrix memory ``S``,
+    read it with ``phi(q_t)``."""
+    fig, ax = diagram((-0.9, 7.1), (-0.75, 2.95), width=5.6)
+    Y = 1.6
+    box(ax, (-0.3, Y), "$S_{t-1}$", "state", w=0.9, h=0.9)
+    op(ax, (1.8, Y), "$+$")
+    box(ax, (3.9, Y), "$S_t$", "state", w=0.9, h=0.9)
+    wire(ax, [(0.15, Y), (1.6, Y)], "path", 2.2)
+    wire(ax, [(2.0, Y), (3.45, Y)], "path", 2.2)
+    label(ax, (0.85, Y + 0.15), "$F \\times E$", color="path", va="bottom")
+    box(ax, (1.8, 0.1), r"$\phi(k_t)^\top v_t$", "gate", w=1.5)
+    label(ax, (1.8, -0.35), "write: an outer product", va="top", color="0.35")
+    wire(ax, [(1.8, 0.33), (1.8, Y - 0.2)])
+    op(ax, (5.6, Y), r"$\cdot$")
+    wire(ax, [(4.35, Y), (5.4, Y)])
+    box(ax, (5.6, 0.1), r"$\phi(q_t)$", "gate", w=1.0)
+    wire(ax, [(5.6, 0.33), (5.6, Y - 0.2)])
+    label(ax, (5.6, -0.35), "read", va="top", color="0.35")
+    box(ax, (5.6, 2.65), r"$\mathrm{out}_t$", "candidate", w=1.0)
+    wire(ax, [(5.6, Y + 0.2), (5.6, 2.42)])
+    return fig

@@ -18,3 +18,9 @@ from .seq2seq import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .train import *  # noqa: F401,F403
 from .data import *  # noqa: F401,F403
+# Part three: linear recurrences, the parallel scan, state-space models, linear attention.
+from .scan import *  # noqa: F401,F403
+from .minrnn import *  # noqa: F401,F403
+from .lru import *  # noqa: F401,F403
+from .ssm import *  # noqa: F401,F403
+from .linear_attention import *  # noqa: F401,F403
