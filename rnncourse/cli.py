@@ -45,6 +45,11 @@ def _parser():
     g.add_argument("submissions", help="the folder of submissions: SUBMISSIONS/<student>/...")
     g.add_argument("--out", metavar="DIR", help="where to write grades.csv and feedback (default: graded/ASSIGNMENT)")
     g.add_argument("--workers", type=_positive(int), metavar="N", help="submissions graded at once (default: the CPU count)")
+    g.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="grade on a Dask cluster: the scheduler's address (tcp://HOST:8786, or tls://... with Dask's TLS "
+        "configuration); each worker runs the sandboxes, this process judges and writes everything (--workers is ignored)",
+    )
     g.add_argument("--db", metavar="URL", help="the gradebook's database URL (default: sqlite:///COURSE/gradebook.db)")
     g.add_argument("--secret-file", metavar="FILE", help="the instructor's secret (default: COURSE/.rnncourse-secret; created if missing)")
     g.add_argument("--course", metavar="DIR", help="the course folder with the sources and nbgrader_config.py (default: this repository)")
@@ -92,6 +97,7 @@ def _grade(args):
             max_notebook_mb=args.max_notebook_mb,
             progress=False if args.no_progress else None,
             autograded=args.autograded,
+            scheduler=args.scheduler,
         )
     except (GradeError, CourseError) as err:
         print(f"rnncourse grade: error: {err}", file=sys.stderr)

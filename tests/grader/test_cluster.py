@@ -1,0 +1,210 @@
+"""``rnncourse grade --scheduler``: a batch graded on a real Dask cluster of 127.0.0.1, a worker killed mid-batch.
+
+The module starts one scheduler and two worker processes (``dask scheduler``
+and ``dask worker``, each worker under its nanny, one thread each), shared by
+its tests, and stops them after. The scheduler gives a task up after its
+worker died twice (``allowed-failures`` 1), so that the test of a submission
+that kills its worker every time stays short.
+
+- One batch of honest, hostile and malformed submissions, graded through the
+  cluster by the command line while one worker is killed (SIGKILL) in the
+  middle of a submission: every row is present exactly once and equals the
+  row of the same batch graded locally (``--workers 2``); then the batch
+  again: every row from the cache, none sent to a worker.
+- A task that kills its worker every time ends as one ``error`` row, and
+  the batch's other rows are graded.
+"""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import corpus
+
+pytestmark = pytest.mark.slow  # a Dask cluster and two grading batches
+
+DASK = Path(sys.executable).with_name("dask")
+HOSTILE = ("os_exit", "kill_all", "fork_bomb", "memory_bomb", "infinite_loop", "read_course", "forge_results")
+MALFORMED = ("invalid_json", "empty_file", "missing_notebook", "wrong_file_name", "not_utf8")
+
+
+class Cluster:
+    """A scheduler and two workers (each under a nanny) on 127.0.0.1, and a client of this test's."""
+
+    def __init__(self, folder):
+        from distributed import Client
+
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1")
+        self.file = folder / "scheduler.json"
+        self.logs = [open(folder / f"{name}.log", "w") for name in ("scheduler", "w0", "w1")]
+        common = {"env": env, "stdout": subprocess.DEVNULL, "cwd": folder, "start_new_session": True}
+        self.processes = [subprocess.Popen(
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(self.file)], stderr=self.logs[0], **common)]
+        for k in range(2):
+            self.processes.append(subprocess.Popen(
+                [str(DASK), "worker", "--scheduler-file", str(self.file), "--host", "127.0.0.1", "--nthreads", "1",
+                 "--name", f"w{k}", "--no-dashboard", "--memory-limit", "0", "--death-timeout", "60"],
+                stderr=self.logs[k + 1], **common))
+        deadline = time.monotonic() + 120
+        while not self.file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.client = Client(scheduler_file=str(self.file), timeout=60, set_as_default=False)
+        self.client.wait_for_workers(2, timeout=120)
+        self.address = self.client.scheduler.address
+
+    def worker_pids(self):
+        return self.client.run(os.getpid)
+
+    def close(self):
+        try:
+            self.client.close()
+        finally:
+            for proc in self.processes:  # each in its own session: the nanny and its worker go together
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            for proc in self.processes:
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            for log in self.logs:
+                log.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("dask"))
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def build_batch(folder, course):
+    targets = corpus.Targets(course=course, submissions=folder, out=folder.parent / "out", db=folder.parent / "db",
+                             markers=folder.parent / "markers", port=9)
+    corpus.build_honest(folder)
+    corpus.build_hostile(folder, targets, [a for a in corpus.ATTACKS if a.name in HOSTILE])
+    corpus.build_malformed(folder, [m for m in corpus.MALFORMED if m.name in MALFORMED])
+
+
+def read_rows(out):
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_batch_on_the_cluster_with_a_worker_killed_equals_the_local_batch(cluster, tmp_path):
+    """Fails if a killed worker loses or doubles a row, or if a row graded on the cluster differs from local grading.
+
+    (Mutations tried: no retry after the death, i.e. the cluster path treating every task error as final:
+    the killed submission becomes an ``error`` row; a second yield of a finished task: a doubled row in
+    grades.csv; the local slots in place of the leases: two runs of one host under one uid.)
+    """
+    course = corpus.make_course(tmp_path / "course")
+    build_batch(tmp_path / "submissions", course)
+    expected = {"honest": len(corpus.HONEST_STUDENTS), "hostile": len(HOSTILE), "malformed": len(MALFORMED)}
+    local = corpus.run_grade(tmp_path / "submissions", tmp_path / "local", course=course, db=tmp_path / "local.db",
+                             secret=course / ".rnncourse-secret")
+    assert local.returncode == 0, local.stderr[-2000:]
+
+    # The cluster: kill the worker that has been running a submission for a second.
+    before = cluster.worker_pids()
+    done = []
+    runner = threading.Thread(target=lambda: done.append(corpus.run_grade(
+        tmp_path / "submissions", tmp_path / "remote", course=course, db=tmp_path / "remote.db",
+        secret=course / ".rnncourse-secret", limits=(*corpus.FAST_LIMITS, "--scheduler", cluster.address))))
+    runner.start()
+    killed, seen = None, {}
+    while killed is None and runner.is_alive():
+        for address, keys in cluster.client.processing().items():
+            for key in keys:
+                first = seen.setdefault((address, key), time.monotonic())
+                if time.monotonic() - first > 1.0 and killed is None:
+                    killed = (address, key)
+        time.sleep(0.1)
+    if killed is not None:
+        os.kill(before[killed[0]], signal.SIGKILL)
+    runner.join(timeout=900)
+    assert not runner.is_alive()
+    [remote] = done
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    assert killed is not None, "the batch ended before a worker could be killed mid-task"
+
+    remote_rows = read_rows(tmp_path / "remote")
+    local_rows = read_rows(tmp_path / "local")
+    students = [r["student_id"] for r in remote_rows]
+    assert len(students) == len(set(students)) == sum(expected.values())
+    assert remote_rows == local_rows
+    statuses = {r["student_id"]: r["status"] for r in remote_rows}
+    assert statuses["zz_full"] == "graded" and statuses["zz_blank"] == "graded"
+    assert "error" not in statuses.values(), statuses
+
+    # The nanny restarted the killed worker; the task it held was run again elsewhere or there.
+    cluster.client.wait_for_workers(2, timeout=120)
+    after = cluster.worker_pids()
+    assert before[killed[0]] not in after.values()
+
+    def notebook_tasks(dask_scheduler):  # local: Dask sends it by value
+        """How many ``run_notebook`` tasks the scheduler finished, and saw a worker die under (``suspicious``)."""
+        prefix = dask_scheduler.task_prefixes.get("run_notebook")
+        if prefix is None:
+            return {"memory": 0, "suspicious": 0}
+        return {"memory": prefix.state_counts["memory"], "suspicious": prefix.suspicious}
+
+    # The scheduler saw the killed task as suspicious (its worker died while running it) and ran it again.
+    tasks = cluster.client.run_on_scheduler(notebook_tasks)
+    assert tasks["suspicious"] >= 1, tasks
+
+    # Again: every row from the cache of the grader's process, no task sent to the cluster.
+    again = corpus.run_grade(tmp_path / "submissions", tmp_path / "remote", course=course, db=tmp_path / "remote.db",
+                             secret=course / ".rnncourse-secret", limits=(*corpus.FAST_LIMITS, "--scheduler", cluster.address))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert read_rows(tmp_path / "remote") == remote_rows
+    assert cluster.client.run_on_scheduler(notebook_tasks) == tasks
+
+
+DEADLY = "# this notebook kills the worker that runs it (test_cluster.py)"
+
+
+def test_a_submission_that_kills_its_worker_every_time_is_an_error_row(cluster, tmp_path, grade_in, monkeypatch):
+    """Fails if a task that kills every worker it runs on hangs or stops the batch, or its row is not ``error``.
+
+    (Mutation tried: KilledWorker not caught per task: the batch stops with a traceback.)
+    """
+    from rnncourse.grader import cluster as grader_cluster
+
+    deadly_line = DEADLY
+
+    def run_notebook_or_die(spec, isolated, steps, cases):
+        """In place of run_notebook (a local function: Dask sends it by value, not by this module's name)."""
+        from rnncourse.grader.cluster import run_notebook
+
+        if any(deadly_line in step.source for step in steps):
+            os._exit(3)
+        return run_notebook(spec, isolated, steps, cases)
+
+    notebook = corpus.honest("full")
+    notebook["cells"].append(corpus.new_code_cell(DEADLY))
+    corpus.write_student(tmp_path / "submissions" / "deadly", notebook)
+    corpus.write_student(tmp_path / "submissions" / "zz_full", corpus.honest("full"))
+    monkeypatch.setattr(grader_cluster, "run_notebook", run_notebook_or_die)
+    rows = grade_in(corpus.ASSIGNMENT, tmp_path / "submissions", scheduler=cluster.address,
+                    cell_timeout=5, timeout=40, memory=1000)
+    statuses = {r["student_id"]: (r["status"], float(r["score"])) for r in rows}
+    assert statuses == {"deadly": ("error", 0.0), "zz_full": ("graded", corpus.BASE_POINTS["full"])}, [r["reason"] for r in rows]
+    [deadly] = [r for r in rows if r["student_id"] == "deadly"]
+    assert "died each time" in deadly["reason"]
+    cluster.client.wait_for_workers(2, timeout=120)  # the nannies restarted them, for the tests after
