@@ -51,7 +51,6 @@ from . import GradeError
 
 __all__ = ["grade_on_cluster", "run_notebook", "worker_report", "slot_lease", "WorkerSpec", "MAX_SLOTS"]
 
-CONNECT_TIMEOUT = 30  # seconds to reach the scheduler
 WORKERS_TIMEOUT = 60  # seconds to wait for a first worker
 MAX_SLOTS = 4096  # sandbox slots (uids UID_BASE ... UID_BASE + MAX_SLOTS - 1) a host can lease
 
@@ -179,7 +178,8 @@ def _connect(scheduler):
     if isinstance(scheduler, Client):
         return scheduler, False
     try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        # How long to try: Dask's distributed.comm.timeouts.connect (30 s unless configured).
+        client = Client(scheduler, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as err:
         raise GradeError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
     return client, True

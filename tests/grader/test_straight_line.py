@@ -33,7 +33,10 @@ ALLOWED = {
     "feedback": set(),
     "autograded": {"notebook"},
     "core": {"__init__", "execution", "judge", "rows", "jobs", "notebook", "plan", "source", "sandbox", "gradebook",
-             "feedback", "autograded", "strip"},
+             "feedback", "autograded", "strip", "cluster"},
+    # The cluster path: the grader's side is called by core.grade and calls back into the batch; the
+    # worker's side builds its sandbox from core's stripped package.
+    "cluster": {"__init__", "core", "execution", "sandbox"},
 }
 
 
