@@ -208,7 +208,7 @@ def _check_workers(client, spec, log):
     return isolated.pop()
 
 
-def _failed(job, err):
+def _failed(err):
     """The reason of a row whose task did not come back with a run."""
     from distributed import KilledWorker
 
@@ -237,11 +237,13 @@ def grade_on_cluster(scheduler, batch, jobs, *, isolate=True, log=print):
         for job in jobs:
             try:
                 result, from_cache, ready = batch.prepare(job)
+                if result is not None:  # decided here: not a notebook, or in the cache
+                    result = batch.conclude(ready, result)
             except Exception as err:  # noqa: BLE001 - a grader bug on one submission must not stop the batch
                 yield job, error_result(job, err), False
                 continue
             if result is not None:
-                yield job, batch.conclude(ready, result), from_cache
+                yield job, result, from_cache
                 continue
             future = client.submit(run_notebook, spec, batch.isolated, ready.steps, ready.cases, pure=False)
             futures[future] = ready
@@ -250,8 +252,7 @@ def grade_on_cluster(scheduler, batch, jobs, *, isolate=True, log=print):
             try:
                 ex = future.result()
             except Exception as err:  # noqa: BLE001 - the task's failure is this submission's error row
-                message = _failed(ready.job, err)
-                yield ready.job, error_result(ready.job, message), False
+                yield ready.job, error_result(ready.job, _failed(err)), False
                 continue
             finally:
                 future.release()

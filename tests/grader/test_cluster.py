@@ -16,77 +16,26 @@ that kills its worker every time stays short.
 """
 
 import csv
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import corpus
+from dask_cluster import LocalDaskCluster
 
 pytestmark = pytest.mark.slow  # a Dask cluster and two grading batches
 
-DASK = Path(sys.executable).with_name("dask")
 HOSTILE = ("os_exit", "kill_all", "fork_bomb", "memory_bomb", "infinite_loop", "read_course", "forge_results")
 MALFORMED = ("invalid_json", "empty_file", "missing_notebook", "wrong_file_name", "not_utf8")
 
 
-class Cluster:
-    """A scheduler and two workers (each under a nanny) on 127.0.0.1, and a client of this test's."""
-
-    def __init__(self, folder):
-        from distributed import Client
-
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                   DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1")
-        self.file = folder / "scheduler.json"
-        self.logs = [open(folder / f"{name}.log", "w") for name in ("scheduler", "w0", "w1")]
-        common = {"env": env, "stdout": subprocess.DEVNULL, "cwd": folder, "start_new_session": True}
-        self.processes = [subprocess.Popen(
-            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-             "--scheduler-file", str(self.file)], stderr=self.logs[0], **common)]
-        for k in range(2):
-            self.processes.append(subprocess.Popen(
-                [str(DASK), "worker", "--scheduler-file", str(self.file), "--host", "127.0.0.1", "--nthreads", "1",
-                 "--name", f"w{k}", "--no-dashboard", "--memory-limit", "0", "--death-timeout", "60"],
-                stderr=self.logs[k + 1], **common))
-        deadline = time.monotonic() + 120
-        while not self.file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        self.client = Client(scheduler_file=str(self.file), timeout=60, set_as_default=False)
-        self.client.wait_for_workers(2, timeout=120)
-        self.address = self.client.scheduler.address
-
-    def worker_pids(self):
-        return self.client.run(os.getpid)
-
-    def close(self):
-        try:
-            self.client.close()
-        finally:
-            for proc in self.processes:  # each in its own session: the nanny and its worker go together
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-            for proc in self.processes:
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            for log in self.logs:
-                log.close()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("dask"))
+    c = LocalDaskCluster(tmp_path_factory.mktemp("dask"), workers=2,
+                         env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"})
     try:
         yield c
     finally:
