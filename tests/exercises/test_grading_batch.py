@@ -22,6 +22,9 @@ declared dependencies (``depends`` of :mod:`rnncourse.checks.calls`):
   ``attention_backward`` ``masked_softmax_backward``, for the same reason (a
   softmax wrong only on huge scores or empty sequences leaves attention's
   cases right: then attention keeps its points).
+- ``parallel_scan`` calls ``compose_affine`` and ``min_gru_forward``
+  ``parallel_scan`` (08): the scan combines with the learner's operator, and
+  minGRU runs on the learner's scan.
 
 No other function calls a graded one. A backward's points never depend on a
 forward: its test gives it the cache a right forward returns.
@@ -176,4 +179,6 @@ def test_the_declared_dependencies_are_the_ones_the_notebooks_ask_for():
         "gru_backward": {"gru_step_backward"},
         "attention_forward": {"masked_softmax_forward"},
         "attention_backward": {"masked_softmax_backward"},
+        "parallel_scan": {"compose_affine"},
+        "min_gru_forward": {"parallel_scan"},
     }
