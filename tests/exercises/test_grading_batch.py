@@ -24,7 +24,8 @@ declared dependencies (``depends`` of :mod:`rnncourse.checks.calls`):
   cases right: then attention keeps its points).
 - ``parallel_scan`` calls ``compose_affine`` and ``min_gru_forward``
   ``parallel_scan`` (08): the scan combines with the learner's operator, and
-  minGRU runs on the learner's scan.
+  minGRU runs on the learner's scan; ``linear_attention_rnn_forward``
+  (09) calls ``linear_attention_rnn_step``, a sequence being its step in a loop.
 
 No other function calls a graded one. A backward's points never depend on a
 forward: its test gives it the cache a right forward returns.
@@ -181,4 +182,5 @@ def test_the_declared_dependencies_are_the_ones_the_notebooks_ask_for():
         "attention_backward": {"masked_softmax_backward"},
         "parallel_scan": {"compose_affine"},
         "min_gru_forward": {"parallel_scan"},
+        "linear_attention_rnn_forward": {"linear_attention_rnn_step"},
     }

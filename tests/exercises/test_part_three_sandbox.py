@@ -40,6 +40,14 @@ REACHING = {
         ),
         "min_gru_forward": "min_gru_forward = __import__('rnncourse.numpy', fromlist=['min_gru_forward']).min_gru_forward\n",
     },
+    "09_ssm": {
+        "zoh_discretize": "from rnncourse.numpy.ssm import zoh_discretize\n",
+        "selective_ssm_step_forward": "from rnncourse.numpy import selective_ssm_step_forward\n",
+        "linear_attention_rnn_step": (
+            "import importlib\n"
+            "linear_attention_rnn_step = importlib.import_module('rnncourse.numpy.linear_attention').linear_attention_rnn_step\n"
+        ),
+    },
 }
 
 
