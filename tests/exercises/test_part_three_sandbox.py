@@ -43,9 +43,9 @@ REACHING = {
     "09_ssm": {
         "zoh_discretize": "from rnncourse.numpy.ssm import zoh_discretize\n",
         "selective_ssm_step_forward": "from rnncourse.numpy import selective_ssm_step_forward\n",
-        "linear_attention_rnn_step": (
+        "linear_attention_rnn_forward": (
             "import importlib\n"
-            "linear_attention_rnn_step = importlib.import_module('rnncourse.numpy.linear_attention').linear_attention_rnn_step\n"
+            "linear_attention_rnn_forward = importlib.import_module('rnncourse.numpy.linear_attention').linear_attention_rnn_forward\n"
         ),
     },
 }
