@@ -60,8 +60,16 @@ def _all_mistakes():
 
 
 def dependents(name):
-    """The graded functions that call ``name`` (its declared dependents)."""
-    return {spec.name for a in assignments() for spec in checks_of(a) if name in spec.call.depends}
+    """The graded functions that call ``name``, directly or through another (08: ``min_gru_forward`` calls
+    ``parallel_scan``, which calls ``compose_affine``): its declared dependents."""
+    found, todo = set(), [name]
+    while todo:
+        callee = todo.pop()
+        for spec in (spec for a in assignments() for spec in checks_of(a) if callee in spec.call.depends):
+            if spec.name not in found:
+                found.add(spec.name)
+                todo.append(spec.name)
+    return found
 
 
 def wrong_functions(functions, right):
