@@ -9,6 +9,10 @@
   ``{dropdown}`` (sphinx-design), so a reader can try before looking.
 - The questions of a page mix their kinds: at least two of derivation,
   prediction and code reading, each named at the start of its question.
+- The cells a reader sees carry no ``glue(...)`` bookkeeping (it goes in a
+  hidden cell, tagged ``remove-cell``, or ``remove-input`` where the output
+  is shown), and no cell is longer than a screen (40 lines): long code lives
+  in the package, a cell does one thing.
 
 Every page of chapters 1 to 9 in the toc, a chapter's sections included, is
 held to the same rule.
@@ -119,6 +123,30 @@ def test_the_questions_mix_their_kinds(page):
     kinds = set(KIND.findall(page_text(page)))
     assert len(kinds) >= 2, (f"{page}: questions of {len(kinds)} kind ({sorted(kinds)}); mix at least two of "
                              f"{KINDS}, named as '1. *(Prediction.)* ...'")
+
+
+CELL = re.compile(r"```\{code-cell\} ipython3\n(.*?)```", re.S)
+MAX_CELL_LINES = 40
+
+
+def code_cells(page):
+    return CELL.findall(source_of(page).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_glue_calls_stay_in_hidden_cells(page):
+    visible = []
+    for cell in code_cells(page):
+        if re.match(r":tags: \[(remove-cell|remove-input)\]", cell):
+            continue
+        visible += [line.strip() for line in cell.splitlines() if re.search(r"\bglue\(", line)]
+    assert not visible, f"{page}: glue(...) in {len(visible)} lines of cells the reader sees: {visible[:3]}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_cell_is_longer_than_a_screen(page):
+    longest = max((len(cell.splitlines()) for cell in code_cells(page)), default=0)
+    assert longest <= MAX_CELL_LINES, f"{page}: a cell of {longest} lines; split it (one cell, one thing)"
 
 
 def test_the_parser_finds_questions_and_answers():
