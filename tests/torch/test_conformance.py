@@ -339,6 +339,56 @@ def test_2_per_sample_gradients_with_torch_func_equal_torchs_one_at_a_time(kind)
         assert_close(batched[name], torch.stack([g[name] for g in one_at_a_time]), f"per-sample gradient of {name}")
 
 
+# Points 1 and 2 for the cells. A cell is one step in plain tensor operations
+# (no hand-written backward), so autograd differentiates it to any order; its
+# higher derivatives are compared with torch's cells all the same, since code
+# that swaps a step for a faster function (as the layers do) would break them.
+CELL_VARIANTS = [("rnn_cell", {}), ("rnn_cell", dict(nonlinearity="relu")), ("rnn_cell", dict(bias=False)),
+                 ("lstm_cell", {}), ("gru_cell", {})]
+
+
+@pytest.mark.parametrize("kind, kwargs", CELL_VARIANTS, ids=[f"{k}-{kw}" for k, kw in CELL_VARIANTS])
+def test_1_2_cells_higher_derivatives_equal_torchs(kind, kwargs):
+    ours, theirs = make_pair(kind, 3, 4, **kwargs)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    n_states = 2 if kind == "lstm_cell" else 1
+    hx = tuple(torch.randn(2, 4, dtype=torch.float64, generator=g, requires_grad=True) for _ in range(n_states))
+    names = list(params_of(ours))
+
+    def as_cell_function(module):
+        def f(x, *rest):
+            weights = dict(zip(names, rest[n_states:]))
+            state = tuple(rest[:n_states]) if n_states == 2 else rest[0]
+            return _leaves(torch.func.functional_call(module, weights, (x, state)))
+        return f
+
+    inputs = (x, *hx) + tuple(ours.parameters())
+    assert torch.autograd.gradgradcheck(as_cell_function(ours), inputs, fast_mode=True)
+
+    def second(module):  # d/d(x, h, w) of |d <cos(out), out> / d(x, w)|^2
+        out = _leaves(module(x, hx if n_states == 2 else hx[0]))
+        wrt = [x] + list(module.parameters())
+        grads = torch.autograd.grad(out, wrt, [o.cos() for o in out], create_graph=True)
+        return torch.autograd.grad(sum(d.square().sum() for d in grads), [x, *hx] + list(module.parameters()))
+
+    def forward_mode(module):
+        weights = tuple(p.detach() for p in module.parameters())
+        primals = (x.detach(), *(h.detach() for h in hx)) + weights
+        tangents = tuple(torch.randn(p.shape, dtype=p.dtype, generator=torch.Generator().manual_seed(i))
+                         for i, p in enumerate(primals))
+        return torch.func.jvp(as_cell_function(module), primals, tangents)[1]
+
+    def vectorized_jacobian(module):
+        def f(x, *h):
+            return tuple(_leaves(module(x, h if n_states == 2 else h[0])))
+        return _leaves(torch.autograd.functional.jacobian(f, (x, *hx), vectorize=True))
+
+    for how in (second, forward_mode, vectorized_jacobian):
+        for a, b in zip(how(ours), how(theirs), strict=True):
+            assert_close(a, b, f"{kind} {how.__name__}")
+
+
 # ---------------------------------------------------------------------------
 # 3. An empty batch
 
