@@ -596,6 +596,8 @@ def _x(*shape, dtype=torch.float32):
     return torch.randn(*shape, dtype=dtype)
 
 
+NO_STEPS = r"Expected sequence length to be larger than 0 in RNN; got input of shape "
+
 # (id, call given the namespace {kind: class}, regex our message must match: the value that came)
 ERROR_INPUTS = [
     # constructors of the sequence modules (also the module database's list)
@@ -620,13 +622,16 @@ ERROR_INPUTS = [
     ("proj_size=hidden", lambda M: M["lstm"](3, 5, proj_size=5), r"proj_size.*smaller than hidden_size.*5 >= 5"),
     ("nonlinearity", lambda M: M["rnn"](3, 5, nonlinearity="sigmoid"), r"'sigmoid'.*'tanh' or 'relu'"),
     # forward of the sequence modules
-    ("T=0", lambda M: M["gru"](3, 5)(_x(0, 2, 3)), r"sequence length.*\(0, 2, 3\)"),
-    ("T=0 batch_first", lambda M: M["lstm"](3, 5, batch_first=True)(_x(2, 0, 3)), r"sequence length.*\(2, 0, 3\)"),
-    ("T=0 unbatched", lambda M: M["rnn"](3, 5)(_x(0, 3)), r"sequence length.*\(0, 3\)"),
+    # torch's words, then the input's shape
+    ("T=0", lambda M: M["gru"](3, 5)(_x(0, 2, 3)), NO_STEPS + r"\(0, 2, 3\)"),
+    ("T=0 batch_first", lambda M: M["lstm"](3, 5, batch_first=True)(_x(2, 0, 3)), NO_STEPS + r"\(2, 0, 3\)"),
+    ("T=0 unbatched", lambda M: M["rnn"](3, 5)(_x(0, 3)), NO_STEPS + r"\(0, 3\)"),
     ("4-D input", lambda M: M["rnn"](3, 5)(_x(2, 2, 2, 3)), r"2-?D or 3-?D.*4-?D"),
     ("input size", lambda M: M["lstm"](3, 5)(_x(4, 2, 6)), r"input_size.*Expected 3, got 6"),
     ("dtype", lambda M: M["gru"](3, 5)(_x(4, 2, 3, dtype=torch.float64)),
-     r"dtype \(torch.float64\).*weight dtype \(torch.float32\)"),
+     # torch's words (the module database's regex), with the module's name
+     r"RNN input dtype \(torch.float64\) does not match weight dtype \(torch.float32\) of this GRU\. "
+     r"Convert input: input\.to\(torch.float32\), or convert model: model\.to\(torch.float64\)"),
     ("hidden dtype", lambda M: M["lstm"](3, 5)(_x(6, 4, 3), (_x(1, 4, 5, dtype=torch.float64), _x(1, 4, 5))),
      r"torch.float64.*torch.float32"),
     ("hidden batch", lambda M: M["rnn"](3, 5, 2)(_x(6, 4, 3), _x(2, 7, 5)), r"\(2, 4, 5\).*\[2, 7, 5\]"),
