@@ -99,13 +99,13 @@ class InputError(ValueError, RuntimeError):
 
 def _check_bool(name, value):
     if not isinstance(value, bool):
-        raise TypeError(f"{name} should be a bool (True or False), got {value!r} ({type(value).__name__})")
+        raise TypeError(f"{name} should be of type bool, got: {type(value).__name__} ({value!r}); pass True or False")
 
 
 def _check_size(name, value, smallest=1):
     """torch.nn's rule for a size argument: an int (TypeError), at least ``smallest`` (ValueError)."""
     if not isinstance(value, int):
-        raise TypeError(f"{name} should be of type int, got {value!r} ({type(value).__name__})")
+        raise TypeError(f"{name} should be of type int, got: {type(value).__name__} ({value!r})")
     if value < smallest:
         what = "greater than zero" if smallest == 1 else f"at least {smallest}"
         raise ValueError(f"{name} must be {what}, got {value}")
@@ -130,7 +130,7 @@ def check_module_arguments(input_size, hidden_size, num_layers, bias, batch_firs
     _check_size("hidden_size", hidden_size)
     _check_size("num_layers", num_layers)
     if not isinstance(proj_size, int):
-        raise TypeError(f"proj_size should be of type int, got {proj_size!r} ({type(proj_size).__name__})")
+        raise TypeError(f"proj_size should be of type int, got: {type(proj_size).__name__} ({proj_size!r})")
     if proj_size < 0:
         raise ValueError(
             f"proj_size should be a positive integer or zero to disable projections, got {proj_size}"
