@@ -134,8 +134,8 @@ class Mode:
 
 def mode_of(root, isolated, cgroups, delegated=None):
     """The :class:`Mode` of a sandbox: grader ``root`` or not, bubblewrap working (``isolated``),
-    ``cgroups`` in use (``"v1"`` or None), and ``delegated`` (a cgroup v2 folder this user may
-    manage, or None).
+    ``cgroups`` in use (``"v1"``, ``"v2"`` or None), and ``delegated`` (a cgroup v2 folder this
+    process may manage, or None).
 
     A pure function of what :class:`Sandbox` detected, so that every mode can be tested anywhere.
     """
@@ -161,8 +161,8 @@ def mode_of(root, isolated, cgroups, delegated=None):
         g["files"] = (True, "a new mount namespace: /usr, the Python and the allow-list package read-only, "
                             "a private /tmp")
         g["network"] = (True, "a new, empty network namespace")
-        g["cleanup"] = (True, "the run's pid namespace is killed whole" + (", after the freezer cgroup stopped it"
-                                                                           if cgroups == "v1" else ""))
+        after = {"v1": ", after the freezer cgroup stopped it", "v2": ", and its cgroup by cgroup.kill"}
+        g["cleanup"] = (True, "the run's pid namespace is killed whole" + after.get(cgroups, ""))
         if root:
             g["uid"] = (True, f"setpriv drops to uid {UID_BASE} + worker, no capabilities, no_new_privs")
         else:
@@ -178,8 +178,10 @@ def mode_of(root, isolated, cgroups, delegated=None):
         name = "no bubblewrap (NO isolation)"
     elif root:
         name = f"root, cgroup {cgroups}" if cgroups else "root, no usable cgroups"
+    elif cgroups:
+        name = f"non-root, a delegated cgroup v2 subtree ({delegated})"
     elif delegated:
-        name = f"non-root, a delegated cgroup v2 subtree ({delegated}), not used by this grader: no cgroups"
+        name = f"non-root, a delegated cgroup v2 subtree ({delegated}) that could not be used: no cgroups"
     else:
         name = "non-root, no delegated cgroup v2 subtree"
     return Mode(name, g)
@@ -231,6 +233,8 @@ class Cgroups:
     the process's folder. Folders left by a grader killed with SIGKILL are
     empty (the sandboxes die with their parent) and harmless.
     """
+
+    kind = "v1"
 
     def __init__(self):
         self.base = {}
@@ -368,6 +372,111 @@ class JobCgroup:
             self.dirs = {}
 
 
+class Cgroups2:
+    """A cgroup v2 subtree for the runs: ``<folder>/rnncourse-grade-<pid>-<random>/<run>``, with memory and pids.
+
+    ``folder`` is the grading process's own cgroup v2 folder, one it may manage (root's, or a
+    subtree systemd delegated to the user: :func:`delegated_cgroup_v2`). Cgroup v2 lets a folder
+    hand controllers to its children only when it holds no process itself, so the grader first
+    moves into a leaf of its own beside the runs'; it must therefore be alone in ``folder`` (start
+    it in a scope of its own: ``systemd-run --user --scope -p Delegate=yes rnncourse grade ...``).
+    """
+
+    kind = "v2"
+
+    def __init__(self, folder):
+        folder = Path(folder)
+        self.base, self.problem, self.leaf = None, "", None
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        others = [pid for pid in _procs(folder) if pid != os.getpid()]
+        if others:
+            self.problem = (f"{folder} holds {len(others)} other process(es) besides the grader; start the grader in "
+                            "a cgroup of its own (systemd-run --user --scope -p Delegate=yes rnncourse grade ...)")
+            return
+        try:
+            leaf = folder / f"rnncourse-grader-{token}"
+            leaf.mkdir()
+            self.leaf = leaf
+            _write(leaf / "cgroup.procs", os.getpid())
+            _write(folder / "cgroup.subtree_control", "+memory +pids")
+            base = folder / f"rnncourse-grade-{token}"
+            base.mkdir()
+            self.base = base
+            _write(base / "cgroup.subtree_control", "+memory +pids")
+        except OSError as err:
+            self.problem = f"{folder} cannot be managed ({err.strerror})"
+            self.close()
+
+    @property
+    def usable(self):
+        return not self.problem and self.base is not None
+
+    def job(self, name, limits):
+        return JobCgroup2(self, name, limits)
+
+    def close(self):
+        if self.base is not None and self.base.exists():
+            for child in self.base.iterdir():
+                if child.is_dir():
+                    _kill_and_remove_v2(child)
+            _rmdir(self.base)
+        self.base = None
+
+
+def _kill_and_remove_v2(folder):
+    """Kill every process of the cgroup v2 ``folder`` (``cgroup.kill``, or freeze and kill), then remove it."""
+    try:
+        _write(folder / "cgroup.kill", 1)  # Linux 5.14: the kernel kills them all at once
+    except OSError:
+        try:
+            _write(folder / "cgroup.freeze", 1)  # a frozen process still dies of SIGKILL in v2
+        except OSError:
+            pass
+    for _ in range(1000):
+        pids = _procs(folder)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.005)
+    _rmdir(folder)
+
+
+class JobCgroup2:
+    """The cgroup v2 of one run: ``memory.max`` (and no swap), ``pids.max``, killed whole by ``cgroup.kill``."""
+
+    def __init__(self, cgroups, name, limits):
+        self.folder = cgroups.base / name
+        self.folder.mkdir()
+        try:
+            _write(self.folder / "pids.max", limits.max_processes)
+            _write(self.folder / "memory.max", limits.memory)
+            if (self.folder / "memory.swap.max").exists():
+                _write(self.folder / "memory.swap.max", 0)
+        except BaseException:
+            self.remove()
+            raise
+
+    @property
+    def procs_files(self):
+        return [str(self.folder / "cgroup.procs")] if self.folder is not None else []
+
+    def oom_killed(self):
+        try:
+            events = dict(line.split() for line in (self.folder / "memory.events").read_text().splitlines())
+            return int(events.get("oom_kill", 0)) > 0
+        except (OSError, ValueError, TypeError):
+            return False
+
+    def remove(self):
+        if self.folder is not None:
+            _kill_and_remove_v2(self.folder)
+            self.folder = None
+
+
 def _python_layout():
     """How the sandbox reaches this Python: (binds [(host, sandbox)], executable, env, site dirs in the sandbox)."""
     base = Path(sys.base_prefix).resolve()
@@ -414,6 +523,12 @@ class Sandbox:
         self.bwrap = shutil.which("bwrap") if isolate else None
         self.setpriv = shutil.which("setpriv") if self.root else None
         self.cgroups = Cgroups() if self.root else None
+        delegated = delegated_cgroup_v2()
+        if delegated and not (self.cgroups and self.cgroups.usable):
+            # Root on a cgroup v2 machine, or a user with systemd's delegation: the v2 subtree.
+            if self.cgroups is not None:
+                self.cgroups.close()
+            self.cgroups = Cgroups2(delegated)
         self.warnings = []
         self._binds, self._python, self._python_env, self._sites = _python_layout()
         self._runs = itertools.count(1)
@@ -432,17 +547,18 @@ class Sandbox:
                 detail = " ".join(out.decode(errors="replace").split())[:300]
                 problem = f"it does not work here ({detail or f'exit code {code}'})"
                 self.bwrap = None
-        self.mode = mode_of(self.root, self.isolated, "v1" if self.use_cgroups else None,
-                            None if self.root else delegated_cgroup_v2())
+        self.mode = mode_of(self.root, self.isolated, self.cgroups.kind if self.use_cgroups else None, delegated)
         if not self.isolated:
             self.warnings.append(
                 f"no bubblewrap sandbox: {problem}. Student code runs WITHOUT isolation: it can read and write "
                 f"whatever {'root' if self.root else 'your user'} can, use the network, and leave processes behind"
             )
         if not self.root:
+            self.warnings.append("not running as root: student code runs as your own uid (in a user namespace)")
+        if not self.use_cgroups and (not self.root or isinstance(self.cgroups, Cgroups2)):
             self.warnings.append(
-                "not running as root: student code runs as your own uid (in a user namespace), without pids and "
-                "memory cgroups; memory is limited by RLIMIT_AS per process, processes by RLIMIT_NPROC"
+                f"no cgroups ({self.cgroups.problem if self.cgroups else 'no delegated cgroup v2 subtree'}): memory "
+                "is limited by RLIMIT_AS per process, processes by RLIMIT_NPROC"
             )
         elif not self.use_cgroups:
             self.warnings.append(

@@ -95,3 +95,52 @@ def test_this_machine_gets_the_mode_of_its_user():
         else:
             assert sandbox.mode.name.startswith("non-root") or not sandbox.isolated, sandbox.mode.name
             assert not sandbox.mode.guarantees["uid"][0]
+
+
+def test_a_cgroup_v2_mode_holds_memory_and_processes():
+    assert holding(mode_of(False, True, "v2", "/d")) == ALL - {"uid"}
+    assert holding(mode_of(True, True, "v2", "/d")) == ALL
+    assert mode_of(False, True, "v2", "/d").name == "non-root, a delegated cgroup v2 subtree (/d)"
+
+
+# The cgroup v2 subtree, on a fake tree: the files it writes (the kernel's side is reasoned, not run here).
+
+
+def fake_cgroup2(tmp_path, pids):
+    folder = tmp_path / "user@1000.service" / "app.slice" / "grader.scope"
+    folder.mkdir(parents=True)
+    (folder / "cgroup.procs").write_text("".join(f"{p}\n" for p in pids))
+    (folder / "cgroup.subtree_control").write_text("")
+    return folder
+
+
+def test_cgroup_v2_moves_the_grader_into_a_leaf_and_gives_the_runs_memory_and_pids(tmp_path):
+    from rnncourse.grader.sandbox import Cgroups2, Limits
+
+    folder = fake_cgroup2(tmp_path, [os.getpid()])
+    cgroups = Cgroups2(folder)
+    assert cgroups.usable, cgroups.problem
+    [leaf] = folder.glob("rnncourse-grader-*")
+    assert (leaf / "cgroup.procs").read_text() == str(os.getpid())
+    assert (folder / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert cgroups.base.parent == folder and (cgroups.base / "cgroup.subtree_control").read_text() == "+memory +pids"
+    job = cgroups.job("w0-1", Limits(memory=300 * 1024 * 1024, max_processes=17))
+    run = cgroups.base / "w0-1"
+    assert (run / "memory.max").read_text() == str(300 * 1024 * 1024)
+    assert (run / "pids.max").read_text() == "17"
+    assert job.procs_files == [str(run / "cgroup.procs")]
+    assert not job.oom_killed()
+    (run / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert job.oom_killed()
+    job.remove()
+    assert (run / "cgroup.kill").read_text() == "1"
+
+
+def test_cgroup_v2_refuses_a_folder_shared_with_other_processes(tmp_path):
+    from rnncourse.grader.sandbox import Cgroups2
+
+    folder = fake_cgroup2(tmp_path, [1, os.getpid()])
+    cgroups = Cgroups2(folder)
+    assert not cgroups.usable
+    assert "other process" in cgroups.problem and "systemd-run" in cgroups.problem
+    assert not list(folder.glob("rnncourse-*")), "nothing is made, and the grader is not moved"
