@@ -18,6 +18,7 @@ with those modules (computed once per test session). Then:
 import os
 import shutil
 import tempfile
+import time
 
 import pytest
 
@@ -139,3 +140,105 @@ def test_malformed_verdicts_match_the_root_run(root_malformed, user_malformed):
     assert not differ, f"(as a user, as root): {differ}"
     reasons = {r["student_id"]: r["reason"] for r in user_malformed["rows"]}
     assert "the kernel stopped in cell 9" in reasons["m_kernel_kills_itself"], reasons["m_kernel_kills_itself"]
+
+
+PROBE = r'''
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from rnncourse.grader import wire
+from rnncourse.grader.sandbox import MB, Limits, Sandbox, Stop
+
+CELLS = {
+    "fork": """
+import os, time
+n = 0
+try:
+    for _ in range(400):
+        if os.fork() == 0:
+            os.execv("/bin/sleep", ["/bin/sleep", "30", "--", TOKEN])
+        n += 1
+except OSError:
+    pass
+raise Exception(f"forked {n}")
+""",
+    "memory": "block = bytearray(600 * 1024 * 1024)",
+    "daemon": """
+import os, subprocess
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv("/bin/sleep", ["/bin/sleep", "300", "--", TOKEN])
+    os._exit(0)
+subprocess.Popen(["/bin/sleep", "301", "--", TOKEN], start_new_session=True)
+""",
+}
+CELLS["hang"] = CELLS["daemon"] + "while True:\n    pass\n"  # killed at the deadline, not ended by itself
+found = {}
+with Sandbox(sys.argv[1], Limits(memory=300 * MB, max_processes=32)) as sandbox:
+    found["mode"] = sandbox.mode.name
+    for k, (name, source) in enumerate(CELLS.items()):
+        process = sandbox.start(0)
+        try:
+            deadline = time.monotonic() + 60
+            process.receive({"t": "start"}, deadline)
+            source = source.replace("TOKEN", repr(sys.argv[2]))
+            deadline = time.monotonic() + (5 if name == "hang" else 60)
+            process.send(wire.code_command(k, source), deadline)
+            header, _ = process.receive({"t": "code", "i": k}, deadline)
+            found[name] = header["error"]
+        except Stop as stop:
+            found[name] = f"stop: {stop.status}"
+        finally:
+            process.close()
+print(json.dumps(found))
+'''
+
+
+def test_the_sandbox_of_a_user_caps_processes_and_memory_and_leaves_nothing():
+    """As the user: a fork loop stops at max_processes (counted in the run's user namespace, not with
+    the user's other processes), an allocation past --memory fails, daemons die with the run."""
+    import json
+    import subprocess
+    import sys
+    import uuid
+
+    import psutil
+
+    work = tempfile.mkdtemp(prefix="rnncourse-nonroot-probe-", dir="/tmp")
+    os.chmod(work, 0o755)
+    try:
+        user = nonroot.Unprivileged(work)
+        (user.work / "probe.py").write_text(PROBE)
+        # A package folder of its own: its path in every bwrap command line marks this test's sandboxes.
+        package = user.work / "package"
+        shutil.copytree(nonroot.ROOT / "rnncourse", package / "rnncourse",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        user.give(work)
+        token = uuid.uuid4().hex
+        done = subprocess.run(user.wrap([sys.executable, str(user.work / "probe.py"), str(package), token]),
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+        time.sleep(1)
+        marked = [p for p in psutil.process_iter(["pid", "cmdline"])
+                  if token in " ".join(p.info["cmdline"] or []) or str(package) in " ".join(p.info["cmdline"] or [])]
+        alive = {}
+        for p in marked:
+            try:
+                for q in [p, *p.children(recursive=True)]:
+                    alive[q.pid] = " ".join(q.cmdline())[-120:]
+            except psutil.Error:
+                pass
+        for pid in alive:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert found["mode"] == "non-root, no delegated cgroup v2 subtree", found
+    forked = int(found["fork"].split()[-1])
+    assert 20 <= forked <= 30, found  # 32 tasks in the namespace: the runner, bwrap's init and the children
+    assert found["memory"].startswith("MemoryError"), found
+    assert found["daemon"] is None and found["hang"] == "stop: timeout", found
+    assert not alive, f"outlived the run: {alive}"
