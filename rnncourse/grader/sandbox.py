@@ -48,7 +48,7 @@ namespace's first process dies with the grader's handle on it
 (``--die-with-parent``), which kills every process in the namespace.
 
 :func:`mode_of` names the mode a sandbox runs in and which guarantees hold
-there (:data:`GUARANTEES`); ``rnncourse grade`` prints that once. Where a
+there (``GUARANTEES``); ``rnncourse grade`` prints that once. Where a
 guarantee is off the grader still grades, rather than refusing: the
 instructor reads what holds. ``Sandbox.warnings`` lists what is off.
 """
