@@ -114,7 +114,7 @@ GUARANTEES = {
 
 @dataclass(frozen=True)
 class Mode:
-    """The mode a sandbox runs in: ``name``, and ``{guarantee: (holds, how)}`` for each of :data:`GUARANTEES`."""
+    """The mode a sandbox runs in: ``name``, and ``{guarantee: (holds, how)}`` for each of ``GUARANTEES``."""
 
     name: str
     guarantees: dict
