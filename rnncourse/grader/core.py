@@ -298,8 +298,7 @@ def grade(
     try:
         package = _stripped_package(the_assignment.name, digest)
         with Sandbox(package, limits, isolate=isolate) as sandbox:
-            for warning in sandbox.warnings:
-                log(f"warning: {warning}")
+            log("\n".join([*sandbox.mode.report(), *(f"warning: {w}" for w in sandbox.warnings)]))
             batch = _Batch(the_assignment, secret, sandbox, limits, out, int(max_notebook_mb * MB), digest, autograded)
             for slot in range(workers):
                 batch.slots.put(slot)
