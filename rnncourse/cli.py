@@ -65,6 +65,11 @@ def _parser():
         "--autograded", metavar="DIR",
         help="also write nbgrader's autograded notebooks to DIR/<student>/ASSIGNMENT/ (e.g. COURSE/autograded), for formgrader",
     )
+    g.add_argument(
+        "--student", dest="students", nargs="+", action="extend", metavar="ID",
+        help="grade only these students again (ids as in grades.csv): their rows of DIR/grades.csv are replaced, "
+        "every other row stays as it was",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when stderr is not a terminal)")
     return parser
 
@@ -92,6 +97,7 @@ def _grade(args):
             max_notebook_mb=args.max_notebook_mb,
             progress=False if args.no_progress else None,
             autograded=args.autograded,
+            students=args.students,
         )
     except (GradeError, CourseError) as err:
         print(f"rnncourse grade: error: {err}", file=sys.stderr)
@@ -103,6 +109,8 @@ def _grade(args):
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no submission found"
+    if args.students:
+        summary += f" (graded again: {', '.join(dict.fromkeys(args.students))})"
     print(
         f"rnncourse grade: {len(rows)} notebook(s) of {args.assignment}: {summary}; "
         f"{time.monotonic() - start:.1f} s; {os.path.join(out, 'grades.csv')}",

@@ -360,6 +360,35 @@ def test_manual_scores_given_in_the_gradebook_count_and_are_no_longer_pending(ba
         assert gb.find_grade("q_gradcheck", "02_rnn", "02_rnn", "honest").manual_score == 1.5
 
 
+def test_student_option_grades_those_students_again_and_leaves_every_other_row_byte_identical(batch, tmp_path, monkeypatch):
+    """Fails if --student rewrites grades.csv with its rows alone, changes another line, or grades anyone else."""
+    from rnncourse.grader import GradeError
+
+    subs, out, db = _copy_batch(batch, tmp_path)
+    before = (out / "grades.csv").read_bytes().splitlines(keepends=True)
+    write_submission(subs, "release", "02_rnn", notebook_of(SOLUTIONS, "02_rnn"))  # a resubmission, now right
+    write_submission(subs, "honest", "02_rnn", notebook_of(EXERCISES, "02_rnn"))  # changed, but not asked for
+    graded = []
+    real_grade = core._Batch.grade
+    monkeypatch.setattr(core._Batch, "grade", lambda self, job: graded.append(job.student) or real_grade(self, job))
+    monkeypatch.setattr(core, "package_digest", lambda: FIXED_DIGEST)
+    options = dict(db=db, secret_file=batch["secret"], workers=2, progress=False, log=lambda m: None)
+    table = core.grade("02_rnn", subs, out, students=["release", "garbage"], **options)
+    assert sorted(graded) == ["garbage", "release"]
+    after = (out / "grades.csv").read_bytes().splitlines(keepends=True)
+    assert len(after) == len(before) and after[0] == before[0]
+    changed = [(b, a) for b, a in zip(before, after) if b != a]
+    assert len(changed) == 1 and changed[0][0].startswith(b"release,") and changed[0][1].startswith(b"release,02_rnn,16,")
+    assert [r["student_id"] for r in table] == [line.split(b",")[0].decode() for line in after[1:]]
+    assert (out / "feedback" / "release" / "02_rnn.html").read_text().count("6 / 6") >= 1
+    with pytest.raises(GradeError, match="no submission of 'nobody_here'"):
+        core.grade("02_rnn", subs, out, students=["release", "nobody_here"], **options)
+    assert (out / "grades.csv").read_bytes().splitlines(keepends=True) == after  # an error changes nothing
+    done = _cli("grade", "02_rnn", subs, "--out", out, "--db", db, "--secret-file", batch["secret"], "--student", "release",
+                "--workers", "1", "--no-progress")
+    assert done.returncode == 0 and "graded again: release" in done.stderr, done.stderr
+
+
 # --- the command ------------------------------------------------------------------------
 
 
