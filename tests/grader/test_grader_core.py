@@ -13,6 +13,7 @@ import copy
 import csv
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -387,6 +388,26 @@ def test_student_option_grades_those_students_again_and_leaves_every_other_row_b
     done = _cli("grade", "02_rnn", subs, "--out", out, "--db", db, "--secret-file", batch["secret"], "--student", "release",
                 "--workers", "1", "--no-progress")
     assert done.returncode == 0 and "graded again: release" in done.stderr, done.stderr
+
+
+def test_the_guides_export_commands_export_the_graded_rows(batch, tmp_path):
+    """Fails if a command of the guide's "Exporting" block writes fewer rows than the gradebook holds (its
+    `--assignment "[02_rnn]"` exported the header alone: nbgrader read it as an assignment named "[02_rnn]")."""
+    guide = (ROOT / "book" / "instructor_guide.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", guide, re.S) if "nbgrader export" in b)
+    db = tmp_path / "gradebook.db"
+    shutil.copy(batch["db"].removeprefix("sqlite:///"), db)
+    commands = [shlex.split(line.split("#")[0]) for line in block.splitlines() if "nbgrader export" in line]
+    assert len(commands) == 2
+    for words in commands:
+        assert words[:2] == [".venv/bin/nbgrader", "export"], words
+        done = subprocess.run([sys.executable, "-m", "nbgrader", *words[1:], f"--db=sqlite:///{db}"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        to = words[words.index("--to") + 1] if "--to" in words else "grades.csv"
+        with open(tmp_path / to, newline="", encoding="utf-8") as f:
+            exported = list(csv.DictReader(f))
+        assert {(r["assignment"], r["student_id"]) for r in exported} >= {("02_rnn", "honest"), ("02_rnn", "release")}, words
 
 
 # --- the command ------------------------------------------------------------------------
