@@ -49,6 +49,12 @@ bench-triton: setup
 bench-grade: setup
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/grade_vs_nbgrader.py $(ARGS)
 
+# The loop against the parallel scan of a linear recurrence, NumPy and PyTorch, one thread: writes
+# benchmarks/results/scan_cpu.json, which chapter 8 reads (ARGS="--device cuda" on a GPU: scan_cuda.json).
+.PHONY: bench-scan
+bench-scan: setup
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/scan_crossover.py $(ARGS)
+
 # Regenerate the student versions in exercises/ from the nbgrader sources in solutions/. A notebook
 # changed since it was generated (a learner's answers) is skipped, and named; FORCE=1 overwrites it.
 exercises: setup

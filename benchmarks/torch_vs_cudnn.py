@@ -3,8 +3,9 @@
 Run from the repository root::
 
     .venv/bin/python benchmarks/torch_vs_cudnn.py [--device cpu|cuda] [--dtype float32|bfloat16] [--quick]
+        [--models lstm,gru,rnn] [--shapes "64,128,256,256;64,100,512,512"]
 
-For each model (LSTM, GRU) and shape (N, T, D, H) = (batch, time steps,
+For each model (LSTM, GRU; RNN with ``--models``) and shape (N, T, D, H) = (batch, time steps,
 input size, hidden size) it prints, in milliseconds, the median of
 ``--repeats`` timed runs after warm-up runs, ours and torch's timed
 alternately (so that a noisy neighbour slows both alike), and the ratios
@@ -30,7 +31,9 @@ measure both ways (``THP_MEM_ALLOC_ENABLE=1 make bench-torch``). On a GPU, timin
 otherwise use for float32 by default, and matrix products would not) is set
 the same way for both from ``--tf32`` (default off) and printed.
 
-``--quick`` leaves out the largest shape and takes 3 repeats. ``--cuda-graphs``
+``--quick`` leaves out the largest shape and takes 3 repeats. ``--clock cpu``
+(with ``--threads 1``) times the CPU time of the process instead of the wall
+time: on a loaded machine the time spent waiting for a core is left out. ``--cuda-graphs``
 adds ours captured as a CUDA graph by ``torch.cuda.make_graphed_callables``
 (what a user can do without changing the module): on a GPU the time loop is
 bound by launching its many small kernels one by one, which a graph removes.
@@ -46,10 +49,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from rnncourse.torch import _recurrence  # noqa: E402
-from rnncourse.torch.rnn import GRU, LSTM  # noqa: E402
+from rnncourse.torch.rnn import GRU, LSTM, RNN  # noqa: E402
 
 SHAPES = [(32, 64, 64, 128), (64, 128, 256, 256), (64, 100, 512, 512), (16, 1024, 768, 768)]
-MODELS = {"lstm": (LSTM, torch.nn.LSTM), "gru": (GRU, torch.nn.GRU)}
+MODELS = {"lstm": (LSTM, torch.nn.LSTM), "gru": (GRU, torch.nn.GRU), "rnn": (RNN, torch.nn.RNN)}
 
 
 def parse_args():
@@ -61,16 +64,35 @@ def parse_args():
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first (cuDNN chooses its algorithms)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for both (default: torch's)")
     p.add_argument("--tf32", action="store_true", help="allow TF32 for both (GPU, float32)")
-    p.add_argument("--models", default="lstm,gru", help="comma-separated subset of lstm,gru")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="CPU only: wall time, or the CPU time of the process (with --threads 1, the steadiest "
+                        "on a shared machine: time spent waiting for a core is not counted)")
+    p.add_argument("--models", default="lstm,gru", help="comma-separated subset of lstm,gru,rnn")
+    p.add_argument("--shapes", default=None, type=parse_shapes,
+                   help='shapes "N,T,D,H;N,T,D,H" instead of the default list (e.g. the two of the 1.2x target)')
     p.add_argument("--cuda-graphs", action="store_true", help="also time ours captured as a CUDA graph")
     args = p.parse_args()
+    unknown = set(args.models.split(",")) - set(MODELS)
+    if unknown:
+        p.error(f"--models {args.models!r}: {', '.join(sorted(unknown))} unknown; expected a subset of lstm,gru,rnn")
     if args.repeats is None:
         args.repeats = 3 if args.quick else 7
     return args
 
 
-def make_timer(device):
-    """``timer(fn) -> milliseconds`` for one call of ``fn``."""
+def parse_shapes(text):
+    """``"64,128,256,256;64,100,512,512"`` -> ``[(64, 128, 256, 256), (64, 100, 512, 512)]``."""
+    try:
+        shapes = [tuple(int(n) for n in part.split(",")) for part in text.split(";") if part.strip()]
+    except ValueError:
+        shapes = []
+    if not shapes or any(len(shape) != 4 or min(shape) < 1 for shape in shapes):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected shapes N,T,D,H of positive ints separated by ';'")
+    return shapes
+
+
+def make_timer(device, clock="wall"):
+    """``timer(fn) -> milliseconds`` for one call of ``fn``: wall time, or the process's CPU time."""
     if device == "cuda":
 
         def timer(fn):
@@ -84,10 +106,12 @@ def make_timer(device):
 
         return timer
 
+    now = time.process_time if clock == "cpu" else time.perf_counter
+
     def timer(fn):
-        t0 = time.perf_counter()
+        t0 = now()
         fn()
-        return (time.perf_counter() - t0) * 1e3
+        return (now() - t0) * 1e3
 
     return timer
 
@@ -169,6 +193,8 @@ def main():
     args = parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device here")
+    if args.clock == "cpu" and args.device != "cpu":
+        sys.exit("--clock cpu: CPU time measures only the CPU; on a GPU the timings use CUDA events")
     if args.cuda_graphs and args.device != "cuda":
         sys.exit("--cuda-graphs needs --device cuda")
     if args.threads is not None:
@@ -188,9 +214,11 @@ def main():
             f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '(unset)')}"
         )
     print(f"torch {torch.__version__}; {where}; dtype {args.dtype}; {settings}")
-    print(f"median of {args.repeats} runs after {args.warmup} warm-up runs; times in ms; ratio = ours / torch.nn")
-    shapes = SHAPES[:-1] if args.quick else SHAPES
-    timer = make_timer(args.device)
+    clock = "CUDA events" if args.device == "cuda" else f"{args.clock} clock"
+    print(f"median of {args.repeats} runs after {args.warmup} warm-up runs; times in ms ({clock}); "
+          "ratio = ours / torch.nn")
+    shapes = args.shapes or (SHAPES[:-1] if args.quick else SHAPES)
+    timer = make_timer(args.device, args.clock)
     header = (f"{'model':5} {'(N, T, D, H)':>20} | {'ours fwd':>9} {'torch fwd':>9} {'ratio':>6} | "
               f"{'ours f+b':>9} {'torch f+b':>9} {'ratio':>6} | {'max|dy|':>8}")
     if args.cuda_graphs:

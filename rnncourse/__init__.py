@@ -4,7 +4,8 @@
 - :mod:`rnncourse.torch`: the same models as ``torch.nn`` modules, drop-in for
   ``torch.nn.RNN``/``LSTM``/``GRU``, plus attention, seq2seq and training helpers.
   On CUDA, LSTM and GRU run the fused Triton kernels of :mod:`rnncourse.torch.triton`.
-- :mod:`rnncourse.datasets`: the real data of the applications, from installed packages.
+- :mod:`rnncourse.datasets`: the data sets of the book: real data from installed packages,
+  synthetic tasks (numbers and dates in words) generated from a seed.
 - :mod:`rnncourse.tasks`: the experiments of the book (the adding problem).
 - :mod:`rnncourse.drawing`: the book's diagrams, readable on a phone by construction.
 - :mod:`rnncourse.timing`: ``best_time``, how the book times a function.
@@ -12,6 +13,7 @@
 - :mod:`rnncourse.grader`: ``rnncourse grade``, which runs those checks on a class's
   submissions in a sandbox.
 - :mod:`rnncourse.testing`: the project's one tolerance policy.
+- :mod:`rnncourse.validation`: the one integer check of the package's arguments.
 
 Importing :mod:`rnncourse` or :mod:`rnncourse.numpy` never imports PyTorch.
 """

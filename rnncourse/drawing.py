@@ -41,10 +41,14 @@ import io
 import json
 import math
 
+import numpy as np
+
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, FancyBboxPatch
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from matplotlib.text import Text
+from matplotlib.textpath import TextToPath
 
 __all__ = [
     "COLORS",
@@ -697,4 +701,563 @@ def colour_key():
         y = 2.65 - 1.05 * k
         wire(ax, [(4.05, y), (4.95, y)], color, 2.0)
         label(ax, (5.1, y), f"{first}\n{second}", ha="left", linespacing=1.1)
+    return fig
+
+
+# --- chapters 6 and 7: encoder-decoder, beam search, CTC, dropout masks, streams, padding -------------
+#
+# Each function below draws one diagram, from the data it is given (the chapter computes, the diagram
+# shows), on an Axes whose data unit is one inch of the figure: a label's box is as wide as the label
+# measures at its font size, and when the Axes is alone in its figure the figure is sized to the
+# diagram. A chapter draws one on the Axes of a new diagram(...) (whose limits and size it replaces) and
+# shows the figure with show(...), which checks the size rule. At the default font size (13 points) and
+# at most 6.3 inches wide, the smallest text is still 10 CSS px on a 390 px phone (see phone_px).
+
+
+__all__ += ["label_width", "encoder_decoder", "beam_search_tree", "ctc_lattice", "mask_grid", "stream_chunks",
+            "padded_batch"]
+
+
+def label_width(label, fontsize=13):
+    """The width of ``label`` in inches at ``fontsize`` points (``$...$`` is typeset as mathematics)."""
+    math = label.count("$") >= 2
+    width, _, _ = TextToPath().get_text_width_height_descent(label, FontProperties(size=fontsize), ismath=math)
+    return width / 72
+
+
+def _frame(ax, xlim, ylim):
+    """Limits in inches, equal aspect, no axis; a figure holding only this Axes takes the diagram's size."""
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if len(ax.figure.axes) == 1:
+        ax.figure.set_size_inches(xlim[1] - xlim[0], ylim[1] - ylim[0])
+        ax.set_position([0, 0, 1, 1])
+
+
+def _white_box(ax, xy, label, w, h, fontsize):
+    box(ax, xy, label, "path", w=w, h=h, fontsize=fontsize, text_color="white")
+
+
+def encoder_decoder(ax, source, target, *, weights=None, step=None, fontsize=13):
+    """An encoder-decoder unrolled in time: above without attention, below with attention.
+
+    In both, the encoder (left) reads the source tokens into states ``h_1 .. h_S``, and the decoder
+    (right) reads the previous output token into its state ``s_t`` and writes the next token.
+    Above, one vector ``c = h_S`` feeds every decoder step: the bottleneck. Below, decoder step
+    ``step`` gets its own context ``c_t``, the sum of *all* encoder states weighted by
+    ``weights`` (the width of each line), computed with the previous decoder state as the query.
+
+    Parameters
+    ----------
+    ax : the Axes to draw on.
+    source : list of S str, the source tokens.
+    target : list of str, the output tokens (``EOS`` is added after them, ``BOS`` before the inputs).
+    weights : (S,) attention weights of decoder step ``step``, summing to 1; default most weight on
+        the source position proportionally aligned with ``step``.
+    step : int in [1, T], the decoder step whose context is drawn; default the middle one.
+    fontsize : the size of every label.
+    """
+    S, T = len(source), len(target) + 1
+    outputs, inputs = list(target) + ["EOS"], ["BOS"] + list(target)
+    step = max(1, T // 2) if step is None else step
+    if weights is None:
+        aligned = min(S - 1, round((step - 1) * (S - 1) / max(T - 1, 1)))
+        weights = [0.7 if j == aligned else 0.3 / max(S - 1, 1) for j in range(S)]
+    pad, h, gap = 0.12, 0.34, 0.12
+    state_w = max(label_width(f"$h_{S}$", fontsize), label_width(f"$s_{T}$", fontsize)) + pad
+    src_w = [max(label_width(t, fontsize) + pad, state_w) for t in source]
+    dec_w = [max(label_width(a, fontsize), label_width(b, fontsize)) + pad for a, b in zip(inputs, outputs)]
+    dec_w = [max(w, state_w) for w in dec_w]
+    xs_src = np.cumsum([0] + [(a + b) / 2 + gap for a, b in zip(src_w, src_w[1:])])
+    c_w = label_width(f"$c_{step}$", fontsize) + pad
+    # The context c_t sits in the gap before decoder column `step`: that gap is wider.
+    dec_gaps = [c_w + 0.16 if t + 1 == step - 1 else gap for t in range(T - 1)]
+    x_dec0 = xs_src[-1] + src_w[-1] / 2 + 0.75 + dec_w[0] / 2
+    xs_dec = x_dec0 + np.cumsum([0] + [(a + b) / 2 + g for a, b, g in zip(dec_w, dec_w[1:], dec_gaps)])
+    path = COLORS["path"]
+
+    def panel(y0, attention):
+        y_in, y_state, y_bus, y_out = y0, y0 + 0.8, y0 + 1.25, y0 + 1.7
+        for j, (x, token) in enumerate(zip(xs_src, source)):
+            box(ax, (x, y_in), token, COLORS["input"], w=src_w[j], h=h, fontsize=fontsize)
+            box(ax, (x, y_state), f"$h_{j + 1}$", COLORS["state"], w=state_w, h=h, fontsize=fontsize)
+            wire(ax, [(x, y_in + h / 2), (x, y_state - h / 2)])
+            if j:
+                wire(ax, [(xs_src[j - 1] + state_w / 2, y_state), (x - state_w / 2, y_state)])
+        for t, x in enumerate(xs_dec):
+            box(ax, (x, y_in), inputs[t], COLORS["input"], w=dec_w[t], h=h, fontsize=fontsize)
+            box(ax, (x, y_state), f"$s_{t + 1}$", COLORS["state"], w=state_w, h=h, fontsize=fontsize)
+            box(ax, (x, y_out), outputs[t], COLORS["candidate"], w=dec_w[t], h=h, fontsize=fontsize)
+            wire(ax, [(x, y_in + h / 2), (x, y_state - h / 2)])
+            wire(ax, [(x, y_state + h / 2), (x, y_out - h / 2)])
+            if t:
+                wire(ax, [(xs_dec[t - 1] + state_w / 2, y_state), (x - state_w / 2, y_state)])
+        if not attention:
+            xc = (xs_src[-1] + src_w[-1] / 2 + xs_dec[0] - dec_w[0] / 2) / 2
+            _white_box(ax, (xc, y_bus), "$c$", 0.3, h, fontsize)
+            wire(ax, [(xs_src[-1] + state_w / 2, y_state + 0.05), (xc - 0.15, y_bus - 0.1)], path, 2)
+            wire(ax, [(xc + 0.15, y_bus), (xs_dec[-1] - state_w / 2 - 0.05, y_bus)], path, 1.5, arrow=False)
+            for x in xs_dec:
+                wire(ax, [(x - state_w / 2 - 0.05, y_bus), (x - state_w / 2 + 0.03, y_state + h / 2)], path, 1.5)
+            ax.text(xc, y_bus + 0.3, "$c = h_S$", ha="center", fontsize=fontsize, color=path)
+            return y_out + h / 2 + 0.1
+        y_sum, x_sum = y_out + 0.35, xs_src[-1] / 2
+        op(ax, (x_sum, y_sum), r"$\Sigma$", fontsize=fontsize, radius=0.17)
+        for j, (x, a) in enumerate(zip(xs_src, weights)):
+            wire(ax, [(x, y_state + h / 2), (x_sum + 0.15 * (j - (S - 1) / 2) / max(S, 1), y_sum - 0.17)], path,
+                 0.5 + 7 * float(a), arrow=False)
+            # the weight under its state, right of the input's wire: away from every line to the sum
+            ax.text(x + 0.04, y_state - h / 2 - 0.03, f"{float(a):.2f}", ha="left", va="top", fontsize=fontsize,
+                    color=path)
+        x_t = xs_dec[step - 1]
+        xc = x_t - dec_w[step - 1] / 2 - dec_gaps[step - 2] / 2 if step > 1 else x_t - dec_w[0] / 2 - 0.3
+        _white_box(ax, (xc, y_bus), f"$c_{step}$", c_w, h, fontsize)
+        wire(ax, [(x_sum + 0.17, y_sum), (xc, y_sum), (xc, y_bus + h / 2)], path, 2)
+        wire(ax, [(xc + c_w / 2, y_bus - 0.08), (x_t - state_w / 2 + 0.02, y_state + h / 2)], path, 1.5)
+        wire(ax, [(xc + c_w / 2, y_bus + 0.08), (x_t - dec_w[step - 1] / 2 + 0.02, y_out - h / 2)], path, 1.5)
+        ax.text(x_sum - 0.25, y_sum, r"weights $\alpha_{%d j}$" % step, ha="right", va="center",
+                fontsize=fontsize, color=path)
+        if step > 1:
+            xq = xs_dec[step - 2] - state_w / 2 - 0.05
+            ax.plot([xq, xq, x_sum], [y_state, y_sum + 0.35, y_sum + 0.35], color="0.45", ls="--", lw=1.2, zorder=1)
+            wire(ax, [(x_sum, y_sum + 0.35), (x_sum, y_sum + 0.17)], "0.45", 1.2)
+            wire(ax, [(xq + 0.06, y_state), (xq + 0.01, y_state)], "0.45", 1.2, arrow=False)
+            ax.text(xq - 0.05, y_sum + 0.42, f"query $s_{step - 1}$", ha="right", va="bottom", fontsize=fontsize,
+                    color="0.35")
+            return y_sum + 0.75
+        return y_sum + 0.3
+
+    top_low = panel(0.0, attention=True)
+    ax.text(xs_src[-1] / 2, -0.45, "encoder", ha="center", fontsize=fontsize)
+    ax.text((xs_dec[0] + xs_dec[-1]) / 2, -0.45, "decoder", ha="center", fontsize=fontsize)
+    y_top = top_low + 0.75
+    ax.text(xs_src[0] - src_w[0] / 2, y_top - 0.25, "with attention: a context $c_t$ for each step", va="center",
+            fontsize=fontsize)
+    top = panel(y_top + 0.35, attention=False)
+    ax.text(xs_src[0] - src_w[0] / 2, top + 0.2, "without attention: one vector for the whole source",
+            va="center", fontsize=fontsize)
+    _frame(ax, (xs_src[0] - src_w[0] / 2 - 0.05, xs_dec[-1] + dec_w[-1] / 2 + 0.05), (-0.65, top + 0.45))
+
+
+def beam_search_tree(ax, steps, token_label=str, *, fontsize=13):
+    """The candidates of a beam search, step by step: alive ones blue, finished green, pruned grey.
+
+    Each box shows a candidate's token and its score (the summed log-probability of its hypothesis);
+    a line joins it to the hypothesis it extends. The best hypothesis's path is drawn bold.
+
+    Parameters
+    ----------
+    ax : the Axes to draw on.
+    steps : what :func:`rnncourse.torch.seq2seq.beam_search_trace` returns as its steps: one list per
+        step of candidate dicts with ``token``, ``score``, ``parent`` (index among the previous
+        step's alive candidates), ``status`` (``"alive"``, ``"finished"``, ``"pruned"``) and ``best``.
+    token_label : function from a token to the text shown for it.
+    fontsize : size of the labels.
+    """
+    labels = [[f"{token_label(c['token'])} {c['score']:.1f}" for c in candidates] for candidates in steps]
+    w = max(label_width(t, fontsize) for row in labels for t in row) + 0.14
+    w0 = label_width("BOS", fontsize) + 0.14
+    dx, dy, h = w + 0.35, 0.45, 0.34
+    rows = max(len(candidates) for candidates in steps)
+    x0 = w0 / 2 + 0.35 - dx
+    box(ax, (0.0, 0.0), "BOS", COLORS["input"], w=w0, h=h, fontsize=fontsize)
+    parents = [(0.0, 0.0)]
+    for s, candidates in enumerate(steps):
+        alive = []
+        for i, c in enumerate(candidates):
+            xy = (x0 + (s + 1) * dx + w / 2, -i * dy)
+            px, py = parents[c["parent"]]
+            if c["best"]:
+                color, lw = COLORS["path"], 2.4
+            else:
+                color, lw = ("0.3", 1.1) if c["status"] != "pruned" else ("0.75", 0.9)
+            wire(ax, [(px + (w0 if s == 0 else w) / 2, py), (xy[0] - w / 2 - 0.02, xy[1])], color, lw)
+            fill = {"alive": COLORS["state"], "finished": COLORS["candidate"], "pruned": "#f2f2f2"}[c["status"]]
+            box(ax, xy, labels[s][i], fill, w=w, h=h, fontsize=fontsize)
+            if c["status"] == "pruned":
+                ax.texts[-1].set_color("0.5")
+            if c["status"] == "alive":
+                alive.append(xy)
+        parents = alive
+    _frame(ax, (-w0 / 2 - 0.05, x0 + len(steps) * dx + w + 0.05), (-(rows - 1) * dy - h / 2 - 0.05, h / 2 + 0.05))
+
+
+def ctc_lattice(ax, target, n_frames, *, paths=(), log_alpha=None, blank="–", fontsize=13):
+    """The CTC lattice of a target over ``n_frames`` frames: states, allowed moves and some paths.
+
+    The rows are the target with a blank before, between and after its labels (``2L + 1`` states);
+    the columns are the frames. A path moves right one frame at a time, staying in its row, going
+    down one row, or skipping a blank between two *different* labels. It starts in one of the two
+    top rows and ends in one of the two bottom rows. States no path can pass through are left out.
+
+    Parameters
+    ----------
+    ax : the Axes to draw on.
+    target : sequence of L labels (str or int).
+    n_frames : T.
+    paths : sequences of T state indices (rows, from 0) to draw on the lattice, the first one bold.
+    log_alpha : (T, 2L + 1) array of the forward variables (natural log), optional: each state is
+        shaded by its share of its frame's total, ``exp(log_alpha)`` over their sum.
+    blank : the label of the blank rows.
+    fontsize : size of the labels.
+    """
+    labels = [blank]
+    for label in target:
+        labels += [str(label), blank]
+    R, T = len(labels), n_frames
+    dx, dy, radius = 0.55, 0.42, 0.1
+
+    def reachable(t, r):
+        # from the start (rows 0, 1) in t moves, and to the end (rows R-2, R-1) in T-1-t moves
+        return r <= 2 * t + 1 and R - 2 - r <= 2 * (T - 1 - t)
+
+    def moves(r):
+        out = [r, r + 1]
+        if r + 2 < R and labels[r + 2] != blank and labels[r + 2] != labels[r]:
+            out.append(r + 2)
+        return [m for m in out if m < R]
+
+    for t in range(T - 1):
+        for r in range(R):
+            if reachable(t, r):
+                for m in moves(r):
+                    if reachable(t + 1, m):
+                        ax.add_patch(FancyArrowPatch((t * dx, -r * dy), ((t + 1) * dx, -m * dy), arrowstyle="-|>",
+                                                     mutation_scale=8, color="0.7", lw=0.8, shrinkA=8, shrinkB=8,
+                                                     zorder=1))
+    for i, path in enumerate(paths):
+        ax.plot([t * dx for t in range(T)], [-r * dy for r in path], color=COLORS["path"] if i == 0 else "C1",
+                lw=3 if i == 0 else 1.5, alpha=1.0 if i == 0 else 0.6, zorder=2)
+    for t in range(T):
+        share = None
+        if log_alpha is not None:
+            col = np.exp(np.asarray(log_alpha[t], dtype=float) - np.max(log_alpha[t]))
+            share = col / col.sum()
+        for r in range(R):
+            if reachable(t, r):
+                fc = "white" if share is None else (1 - 0.8 * share[r], 1 - 0.6 * share[r], 1 - 0.3 * share[r])
+                ax.add_patch(Circle((t * dx, -r * dy), radius, fc=fc, ec="0.3", lw=1, zorder=3))
+        ax.text(t * dx, 0.3, f"{t + 1}", ha="center", fontsize=fontsize)
+    for r, label in enumerate(labels):
+        ax.text(-0.3, -r * dy, label, ha="right", va="center", fontsize=fontsize)
+    ax.text((T - 1) * dx / 2, 0.62, "frame", ha="center", fontsize=fontsize)
+    _frame(ax, (-0.65, (T - 1) * dx + 0.25), (-(R - 1) * dy - 0.25, 0.9))
+
+
+def mask_grid(ax, keep, *, title=None, fontsize=13):
+    """A dropout mask as a grid: one row per unit, one column per time step, dropped cells dark.
+
+    Unlike the other diagrams, this one is an image: the caller sizes the figure.
+
+    Parameters
+    ----------
+    ax : the Axes to draw on.
+    keep : (units, steps) array of booleans or 0/1, True/1 where the unit is kept.
+    title : optional title above the grid.
+    fontsize : size of the labels.
+    """
+    keep = np.asarray(keep, dtype=float)
+    units, steps = keep.shape
+    ax.imshow(1 - keep, cmap="Greys", vmin=0, vmax=1.25, aspect="equal", interpolation="nearest")
+    ax.set_xticks(np.arange(-0.5, steps, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, units, 1), minor=True)
+    ax.grid(which="minor", color="white", lw=1.5)
+    ax.tick_params(which="both", length=0, labelsize=fontsize)
+    ax.set_xticks([0, steps - 1], ["1", str(steps)])
+    ax.set_yticks([])
+    ax.set_xlabel("time step", fontsize=fontsize)
+    ax.set_ylabel("unit", fontsize=fontsize)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def stream_chunks(ax, n_streams, n_chunks, *, fontsize=13):
+    """One long text cut into ``n_streams`` rows, each row into ``n_chunks`` chunks; a column is a batch.
+
+    Rows are the parallel streams of :func:`rnncourse.torch.data.batchify_stream`, columns the
+    batches of :func:`rnncourse.torch.data.tbptt_chunks`, numbered in the order of the text. The state
+    carried from one chunk to the next, with the gradient cut there, is the arrow between them.
+    """
+    w, h, gap, dy = label_width(str(n_streams * n_chunks), fontsize) + 0.5, 0.34, 0.3, 0.48
+    for n in range(n_streams):
+        for j in range(n_chunks):
+            x = j * (w + gap)
+            box(ax, (x, -n * dy), f"{n * n_chunks + j + 1}", COLORS["input"], w=w, h=h, fontsize=fontsize)
+            if j:
+                wire(ax, [(x - w / 2 - gap + 0.02, -n * dy), (x - w / 2 - 0.02, -n * dy)], COLORS["path"], 1.8)
+        ax.text(-w / 2 - 0.1, -n * dy, f"stream {n + 1}", ha="right", va="center", fontsize=fontsize)
+    for j in range(n_chunks):
+        ax.text(j * (w + gap), 0.3, f"batch {j + 1}", ha="center", fontsize=fontsize)
+    label = label_width(f"stream {n_streams}", fontsize)
+    ax.text(-w / 2 - 0.1 - label, -(n_streams - 1) * dy - 0.42, "arrows: the state goes on, the gradient stops",
+            va="center", fontsize=fontsize, color=COLORS["path"])
+    _frame(ax, (-w / 2 - 0.15 - label, (n_chunks - 1) * (w + gap) + w / 2 + 0.05), (-(n_streams - 1) * dy - 0.62, 0.55))
+
+
+def padded_batch(ax, lengths, *, fontsize=13):
+    """A right-padded batch: real steps, padding, each sequence's own last step and the one ``out[:, -1]`` reads.
+
+    Parameters
+    ----------
+    ax : the Axes to draw on.
+    lengths : the length of each sequence; the batch is as long as the longest.
+    fontsize : size of the labels.
+    """
+    T, size, step, dy = max(lengths), 0.26, 0.32, 0.38
+    for n, length in enumerate(lengths):
+        for t in range(T):
+            last = t == length - 1
+            ax.add_patch(FancyBboxPatch((t * step - size / 2, -n * dy - size / 2), size, size,
+                                        boxstyle="round,pad=0.01", fc=COLORS["input"] if t < length else "#eeeeee",
+                                        ec=COLORS["path"] if last else "0.6", lw=2.5 if last else 0.8, zorder=2))
+        ax.text(-0.25, -n * dy, f"length {length}", ha="right", va="center", fontsize=fontsize)
+    x_last, bottom = (T - 1) * step, -(len(lengths) - 1) * dy
+    ax.add_patch(FancyBboxPatch((x_last - 0.19, bottom - 0.19), 0.38, -bottom + 0.38, boxstyle="round,pad=0.01",
+                                fc="none", ec="C3", lw=2, ls="--", zorder=3))
+    ax.text(x_last, 0.3, "out[:, -1]", ha="center", color="C3", fontsize=fontsize)
+    ax.text(-0.25 - label_width("length 00", fontsize), bottom - 0.42, "bold: each sequence's own last step",
+            ha="left", va="center", color=COLORS["path"], fontsize=fontsize)
+    _frame(ax, (-0.3 - label_width("length 00", fontsize), x_last + 0.25), (bottom - 0.6, 0.5))
+
+
+# --- the diagrams of part three ---------------------------------------------------------------
+#
+# Chapters 8 and 9, one function per figure, as for part one.
+
+__all__ += [
+    "compose_steps",
+    "scan_rounds",
+    "backward_recurrence",
+    "min_gru_cell",
+    "newton_solve",
+    "lru_cell",
+    "selective_ssm_step",
+    "linear_attention_memory",
+]
+
+
+def compose_steps():
+    """Chapter 8: two affine steps in a row are one affine step, ``(a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2)``."""
+    fig, ax = diagram((-0.6, 7.35), (-1.75, 1.5), width=5.6)
+    for x, name in ((0.0, "$h_0$"), (3.2, "$h_1$"), (6.4, "$h_2$")):
+        box(ax, (x, 0.6), name, "state", w=0.64)
+    for x0, a, b in ((0.0, "a_1", "b_1"), (3.2, "a_2", "b_2")):
+        wire(ax, [(x0 + 0.34, 0.6), (x0 + 2.86, 0.6)], "path", 1.6)
+        label(ax, (x0 + 1.6, 0.72), rf"$\times {a},\ + {b}$", color="path", va="bottom")
+    box(ax, (0.0, -1.05), "$h_0$", "state", w=0.64)
+    box(ax, (6.4, -1.05), "$h_2$", "state", w=0.64)
+    wire(ax, [(0.34, -1.05), (6.06, -1.05)], "path", 2.2)
+    label(ax, (3.2, -0.93), r"$\times a_1 a_2,\ + (a_2 b_1 + b_2)$", color="path", va="bottom")
+    label(ax, (3.2, -0.05), "the same map in one step:", color="0.3")
+    return fig
+
+
+def _scan_rounds(T, method):
+    """``[(label, [(source, target), ...]), ...]``: the rounds of a scan over positions 1..T (T a power of 2)."""
+    rounds = []
+    if method == "hillis_steele":
+        k = 1
+        while k < T:
+            rounds.append((f"round: combine\n{k} back", [(t - k, t) for t in range(k + 1, T + 1)]))
+            k *= 2
+    else:
+        d = 1
+        while d < T:
+            rounds.append(("up", [(t - d, t) for t in range(2 * d, T + 1, 2 * d)]))
+            d *= 2
+        d = T // 4
+        while d >= 1:
+            rounds.append(("down", [(t - d, t) for t in range(3 * d, T + 1, 2 * d)]))
+            d //= 2
+    return rounds
+
+
+def scan_rounds(T=8, method="hillis_steele"):
+    """Chapter 8: the rounds of a scan over T = 8 steps. Each box holds the composition of the steps
+    ``i:j``; an arrow combines the box it leaves into the box it enters, all arrows of a row at once.
+    ``method`` is ``"hillis_steele"`` or ``"blelloch"`` (its up-sweep and down-sweep)."""
+    if method not in ("hillis_steele", "blelloch"):
+        raise ValueError(f"method is {method!r}; expected 'hillis_steele' or 'blelloch'")
+    rounds = _scan_rounds(T, method)
+    dx, dy = 0.62, 0.9
+    fig, ax = diagram((-1.55, dx * (T - 1) + 0.4), (-dy * len(rounds) - 0.45, 0.75), width=5.0)
+    start = {t: t for t in range(1, T + 1)}  # box t holds steps start[t]..t
+    for t in range(1, T + 1):
+        box(ax, (dx * (t - 1), 0), f"{t}", "input", w=0.52, h=0.42)
+    label(ax, (-0.5, 0), "step", ha="right")
+    for r, (name, pairs) in enumerate(rounds, 1):
+        y = -dy * r
+        targets = {target for _, target in pairs}
+        new_start = dict(start)
+        for source, target in pairs:
+            new_start[target] = start[source]
+        for t in range(1, T + 1):
+            changed = t in targets
+            text = f"{new_start[t]}:{t}" if new_start[t] != t else f"{t}"
+            box(ax, (dx * (t - 1), y), text, "state" if changed else "white", w=0.56, h=0.42,
+                edge="0.25" if changed else "0.75", text_color="black" if changed else "0.6",
+                fontsize=fontsize(5.0) * 0.95)
+        for source, target in pairs:
+            wire(ax, [(dx * (source - 1), y + dy - 0.22), (dx * (target - 1), y + 0.22)], "path", 1.0)
+        start = new_start
+        label(ax, (-0.5, y), name.split("\n")[0] if method == "blelloch" else f"{r}", ha="right",
+              color="path")
+    return fig
+
+
+def backward_recurrence(steps=4):
+    """Chapter 8: the gradient of a linear recurrence runs the same recurrence backwards: ``g_t = dh_t +
+    a_{t+1} g_{t+1}``, then ``da_t = g_t h_{t-1}``, ``db_t = g_t``."""
+    dx = 1.45
+    fig, ax = diagram((-0.55, dx * steps + 0.75), (-1.55, 1.25), width=5.4)
+    box(ax, (0, 0.6), "$h_0$", "state", w=0.62, edge="muted")
+    for t in range(1, steps + 1):
+        x = dx * t
+        box(ax, (x, 0.6), f"$h_{t}$", "state", w=0.62)
+        wire(ax, [(x - dx + 0.33, 0.6), (x - 0.33, 0.6)], "muted")
+        label(ax, (x - dx / 2, 0.72), f"$a_{t}$", color="0.45", va="bottom")
+        box(ax, (x, -0.8), f"$g_{t}$", "white", w=0.62, edge="gradient", text_color="gradient")
+        wire(ax, [(x, 0.36), (x, -0.56)], "gradient", 1.0, ls="--")
+        label(ax, (x + 0.06, -0.1), f"$dh_{t}$", color="gradient", ha="left")
+        if t < steps:
+            wire(ax, [(x + dx - 0.33, -0.8), (x + 0.33, -0.8)], "gradient", 1.8)
+            label(ax, (x + dx / 2, -0.92), f"$a_{t + 1}$", color="gradient", va="top")
+    label(ax, (dx * 1.5 + 0.2, -1.45), "the same recurrence, right to left", color="gradient", va="bottom")
+    return fig
+
+
+def min_gru_cell():
+    """Chapter 8: one minGRU step. The gate and the candidate see only ``x_t``; the state path is
+    ``h_t = (1 - z_t) h_{t-1} + z_t h~_t``, linear in ``h``."""
+    fig, ax = diagram((-1.25, 6.6), (-1.45, 3.85), width=5.4)
+    Y_H, Y_BUS = 2.9, -0.2
+    x_z, x_h, x_mix = 1.5, 3.3, 3.3
+    region(ax, 0.2, -0.55, 5.2, 3.5)
+    box(ax, (-0.65, Y_H), "$h_{t-1}$", "state")
+    box(ax, (6.0, Y_H), "$h_t$", "state")
+    op(ax, (x_z, Y_H), r"$\times$")
+    op(ax, (x_mix, Y_H), "$+$")
+    wire(ax, [(-0.3, Y_H), (x_z - 0.2, Y_H)], "path", 2.2)
+    wire(ax, [(x_z + 0.2, Y_H), (x_mix - 0.2, Y_H)], "path", 2.2)
+    wire(ax, [(x_mix + 0.2, Y_H), (5.65, Y_H)], "path", 2.2)
+    label(ax, (2.4, Y_H + 0.28), "linear in $h$", color="path", va="bottom")
+    box(ax, (x_z, 0.6), r"$\sigma$", "gate", w=0.66)
+    label(ax, (x_z - 0.42, 0.6), "$z_t$", ha="right")
+    box(ax, (x_h + 1.0, 0.6), "$g$", "candidate", w=0.66)
+    label(ax, (x_h + 1.42, 0.6), r"$\tilde h_t$", ha="left")
+    op(ax, (x_z, 1.75), "$1-$", radius=0.3)
+    wire(ax, [(x_z, 0.83), (x_z, 1.45)])
+    wire(ax, [(x_z, 2.05), (x_z, Y_H - 0.2)])
+    op(ax, (x_mix, 1.75), r"$\times$")
+    wire(ax, [(x_z + 0.33, 0.6), (2.5, 0.6), (2.5, 1.75), (x_mix - 0.2, 1.75)])
+    wire(ax, [(x_h + 1.0, 0.83), (x_h + 1.0, 1.75), (x_mix + 0.2, 1.75)])
+    wire(ax, [(x_mix, 1.95), (x_mix, Y_H - 0.2)])
+    wire(ax, [(x_z, Y_BUS), (x_z, 0.37)])
+    wire(ax, [(x_h + 1.0, Y_BUS), (x_h + 1.0, 0.37)])
+    wire(ax, [(0.7, Y_BUS), (x_h + 1.0, Y_BUS)], arrow=False)
+    box(ax, (0.7, -0.95), "$x_t$", "input")
+    wire(ax, [(0.7, -0.72), (0.7, Y_BUS)], arrow=False)
+    label(ax, (2.5, -0.95), "no $h_{t-1}$ in a gate", color="0.35", ha="left")
+    return fig
+
+
+def newton_solve():
+    """Chapter 8: Newton's method for the whole sequence of a tanh RNN: residual, linearise, one scan."""
+    fig, ax = diagram((-0.1, 7.1), (-2.35, 1.05), width=5.6)
+    box(ax, (0.8, 0.2), "guess\n$h^{(k)}_{1..T}$", "state", w=1.5, h=1.0)
+    box(ax, (2.95, 0.2), "residual\n$F_t(h^{(k)})$", "white", w=1.6, h=1.0)
+    box(ax, (5.65, 0.2), "one scan:\n$\\delta_t = \\delta_{t-1} J_t - F_t$", "candidate", w=2.5, h=1.0)
+    wire(ax, [(1.58, 0.2), (2.12, 0.2)])
+    wire(ax, [(3.78, 0.2), (4.37, 0.2)])
+    wire(ax, [(5.65, -0.33), (5.65, -1.4), (0.8, -1.4), (0.8, -0.33)], "path", 1.6)
+    label(ax, (3.2, -1.28), r"$h^{(k+1)} = h^{(k)} + \delta$", color="path", va="bottom")
+    label(ax, (3.5, -2.25), r"$J_t = W_h\, \mathrm{diag}(1 - \tanh^2 a_t)$, at the guess", va="bottom", color="0.3")
+    return fig
+
+
+def lru_cell():
+    """Chapter 9: one step of the LRU: a complex diagonal recurrence between a real input and output."""
+    fig, ax = diagram((-1.0, 7.0), (-1.4, 2.85), width=5.6)
+    Y = 1.6
+    box(ax, (-0.45, Y), "$h_{t-1}$", "state")
+    op(ax, (1.1, Y), r"$\times$")
+    op(ax, (2.6, Y), "$+$")
+    box(ax, (4.1, Y), "$h_t$", "state")
+    wire(ax, [(-0.1, Y), (0.9, Y)], "path", 2.2)
+    wire(ax, [(1.3, Y), (2.4, Y)], "path", 2.2)
+    wire(ax, [(2.8, Y), (3.75, Y)], "path", 2.2)
+    label(ax, (1.1, Y + 0.3), r"$\lambda \in \mathbb{C}^H$", color="path", va="bottom")
+    label(ax, (2.6, Y + 0.3), "elementwise", color="path", va="bottom")
+    box(ax, (0.9, -0.95), "$x_t$", "input")
+    box(ax, (2.6, 0.2), r"$\gamma \odot (x_t B)$", "gate", w=1.6)
+    wire(ax, [(0.9, -0.72), (0.9, -0.3), (2.6, -0.3), (2.6, -0.03)])
+    wire(ax, [(2.6, 0.43), (2.6, Y - 0.2)])
+    box(ax, (5.9, Y), r"$\mathrm{Re}(h_t C)$", "candidate", w=1.5)
+    wire(ax, [(4.45, Y), (5.15, Y)])
+    op(ax, (5.9, 0.2), "$+$")
+    wire(ax, [(5.9, Y - 0.23), (5.9, 0.4)])
+    wire(ax, [(0.9, -0.3), (0.9, -0.3), (4.6, -0.3), (4.6, 0.2), (5.7, 0.2)])
+    label(ax, (4.7, -0.05), "skip", va="top", ha="left", color="0.35")
+    box(ax, (5.9, -0.95), "$y_t$", "candidate")
+    wire(ax, [(5.9, 0.0), (5.9, -0.72)])
+    return fig
+
+
+def selective_ssm_step():
+    """Chapter 9: one step of the selective SSM (S6) for one channel d: the input sets the step
+    ``delta_t`` and the vectors ``B_t``, ``C_t``; the state is decayed by ``exp(delta_t A)`` and written."""
+    fig, ax = diagram((-1.1, 6.9), (-1.5, 3.05), width=5.6)
+    Y = 2.1
+    box(ax, (-0.5, Y), "$h_{t-1}$", "state")
+    op(ax, (1.3, Y), r"$\times$")
+    op(ax, (3.1, Y), "$+$")
+    box(ax, (4.5, Y), "$h_t$", "state")
+    wire(ax, [(-0.15, Y), (1.1, Y)], "path", 2.2)
+    wire(ax, [(1.5, Y), (2.9, Y)], "path", 2.2)
+    wire(ax, [(3.3, Y), (4.15, Y)], "path", 2.2)
+    label(ax, (1.3, Y + 0.28), r"$e^{\Delta_t A}$", color="path", va="bottom")
+    label(ax, (3.1, Y + 0.28), r"$\Delta_t B_t\, x_t$", color="path", va="bottom")
+    box(ax, (1.3, 0.45), r"$\Delta_t$", "gate", w=0.8)
+    box(ax, (3.1, 0.45), "$B_t$", "gate", w=0.8)
+    box(ax, (5.9, 0.45), "$C_t$", "gate", w=0.8)
+    wire(ax, [(1.3, 0.68), (1.3, Y - 0.2)])
+    wire(ax, [(3.1, 0.68), (3.1, Y - 0.2)])
+    op(ax, (5.9, Y), r"$\cdot$")
+    wire(ax, [(4.85, Y), (5.7, Y)])
+    wire(ax, [(5.9, 0.68), (5.9, Y - 0.2)])
+    label(ax, (5.9, Y + 0.28), "$y_t$", va="bottom")
+    wire(ax, [(0.4, -0.3), (5.9, -0.3)], arrow=False)
+    for x in (1.3, 3.1, 5.9):
+        wire(ax, [(x, -0.3), (x, 0.22)])
+    box(ax, (0.4, -1.05), "$x_t$", "input")
+    wire(ax, [(0.4, -0.82), (0.4, -0.3)], arrow=False)
+    label(ax, (3.6, -1.05), "all three from the input", color="0.35", ha="center")
+    return fig
+
+
+def linear_attention_memory():
+    """Chapter 9: linear attention as an RNN: write ``phi(k_t)^T v_t`` into a matrix memory ``S``,
+    read it with ``phi(q_t)``."""
+    fig, ax = diagram((-0.9, 7.1), (-0.75, 2.95), width=5.6)
+    Y = 1.6
+    box(ax, (-0.3, Y), "$S_{t-1}$", "state", w=0.9, h=0.9)
+    op(ax, (1.8, Y), "$+$")
+    box(ax, (3.9, Y), "$S_t$", "state", w=0.9, h=0.9)
+    wire(ax, [(0.15, Y), (1.6, Y)], "path", 2.2)
+    wire(ax, [(2.0, Y), (3.45, Y)], "path", 2.2)
+    label(ax, (0.85, Y + 0.15), "$F \\times E$", color="path", va="bottom")
+    box(ax, (1.8, 0.1), r"$\phi(k_t)^\top v_t$", "gate", w=1.5)
+    label(ax, (1.8, -0.35), "write: an outer product", va="top", color="0.35")
+    wire(ax, [(1.8, 0.33), (1.8, Y - 0.2)])
+    op(ax, (5.6, Y), r"$\cdot$")
+    wire(ax, [(4.35, Y), (5.4, Y)])
+    box(ax, (5.6, 0.1), r"$\phi(q_t)$", "gate", w=1.0)
+    wire(ax, [(5.6, 0.33), (5.6, Y - 0.2)])
+    label(ax, (5.6, -0.35), "read", va="top", color="0.35")
+    box(ax, (5.6, 2.65), r"$\mathrm{out}_t$", "candidate", w=1.0)
+    wire(ax, [(5.6, Y + 0.2), (5.6, 2.42)])
     return fig

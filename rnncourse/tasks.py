@@ -28,6 +28,7 @@ from .numpy.activations import sigmoid
 from .torch.init import init_forget_bias_
 from .torch.rnn import GRU, LSTM, RNN
 from .torch.train import History, fit, select_device
+from .validation import check_int
 
 __all__ = [
     "ADDING_BASELINE_MSE",
@@ -44,18 +45,6 @@ __all__ = [
 ADDING_BASELINE_MSE = 1 / 6
 
 _CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-
-
-def _check_length(length):
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 2:
-        raise ValueError(f"length is {length!r}; expected an integer T >= 2 (one mark in each half)")
-    return int(length)
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} is {value!r}; expected an integer >= 1")
-    return int(value)
 
 
 def adding_problem(n, length, *, rng, dtype=np.float32):
@@ -82,8 +71,8 @@ def adding_problem(n, length, *, rng, dtype=np.float32):
     x : ndarray (N, T, 2), ``x[..., 0]`` the values, ``x[..., 1]`` the markers.
     y : ndarray (N, 1), the targets.
     """
-    n = _check_positive("n", n)
-    length = _check_length(length)
+    n = check_int("n", n)
+    length = check_int("length", length, minimum=2)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng is {type(rng).__name__}; expected a numpy.random.Generator")
     values = rng.uniform(0.0, 1.0, (n, length))
@@ -118,9 +107,9 @@ class AddingBatches:
     """
 
     def __init__(self, length, batch_size, batches, seed):
-        self.length = _check_length(length)
-        self.batch_size = _check_positive("batch_size", batch_size)
-        self.batches = _check_positive("batches", batches)
+        self.length = check_int("length", length, minimum=2)
+        self.batch_size = check_int("batch_size", batch_size)
+        self.batches = check_int("batches", batches)
         self.seed = seed
 
     def __len__(self):
@@ -164,11 +153,11 @@ class LastStateRegressor(nn.Module):
         if forget_bias is not None and cell != "lstm":
             raise ValueError(f"forget_bias was given for cell={cell!r}; only an LSTM has a forget gate")
         self.cell = cell
-        self.rnn = _CELLS[cell](_check_positive("input_size", input_size),
-                                _check_positive("hidden_size", hidden_size), batch_first=True)
+        self.rnn = _CELLS[cell](check_int("input_size", input_size),
+                                check_int("hidden_size", hidden_size), batch_first=True)
         if forget_bias is not None:
             init_forget_bias_(self.rnn, forget_bias)
-        self.head = nn.Linear(hidden_size, _check_positive("output_size", output_size))
+        self.head = nn.Linear(hidden_size, check_int("output_size", output_size))
 
     def forward(self, x):
         """(N, T, D) -> (N, K): the read-out of the last state."""
@@ -236,7 +225,7 @@ def train_adding(cell, length, *, hidden_size=32, steps=1000, batch_size=64, lr=
 
     history = fit(model, batches, loss_fn, optimizer=optimizer, epochs=1, device=device,
                   clip_grad_norm=clip_grad_norm, progress=False)
-    x_test, y_test = adding_problem(_check_positive("test_size", test_size), length,
+    x_test, y_test = adding_problem(check_int("test_size", test_size), length,
                                     rng=np.random.default_rng(10**6 + length))
     model.eval()
     with torch.no_grad():

@@ -50,3 +50,10 @@ from .clip import *  # noqa: F401,F403
 from .optim import *  # noqa: F401,F403
 from .convert import *  # noqa: F401,F403
 from .charlm import *  # noqa: F401,F403
+# Part three: linear recurrences, the parallel scan, state-space models, linear attention.
+from .scan import *  # noqa: F401,F403
+from .minrnn import *  # noqa: F401,F403
+from .lru import *  # noqa: F401,F403
+from .ssm import *  # noqa: F401,F403
+from .linear_attention import *  # noqa: F401,F403
+from .newton import *  # noqa: F401,F403

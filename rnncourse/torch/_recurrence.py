@@ -35,7 +35,7 @@ described below, this Function is at 2.0 - 2.5 and 1.1).
   goes through (MKL on an AMD CPU: 84-93 GFLOP/s on one thread, against
   150-210). So ours call oneDNN too, for the per-step products
   (:class:`_Weight`, weight packed once per call) and the products over all
-  steps (:func:`_affine`, :meth:`_Steps.weight_gradients`). LSTM forward +
+  steps (:func:`_affine`, :meth:`Steps.weight_gradients`). LSTM forward +
   backward, float32, one thread, relative to ``torch.nn.LSTM``: 1.72 and
   1.97 at (64, 128, 256, 256) and (64, 100, 512, 512) with ``torch.mm``,
   1.05 to 1.13 (three runs) with oneDNN and :func:`_tanh`. (Going through
@@ -62,15 +62,30 @@ with ``t``, so at each step the live sequences are the first ``b_t`` rows of
 the state; going backwards in time (the reverse direction) rows join the
 batch, starting from their initial state.
 
-Double backward is not supported (``once_differentiable``): the backward
-passes are not themselves differentiable.
+The hand-written backward passes are fast but not themselves differentiable,
+and their in-place operations cannot be vectorized by ``vmap``. Where those
+are needed, the same layer runs as its *composite* form instead: the step
+functions :func:`rnn_step`, :func:`lstm_step`, :func:`gru_step` (the book's
+equations in plain tensor operations, which the cells use too) in a Python
+loop over time, :func:`composite_layer`, which autograd, ``vmap``, the JIT
+tracer and ``torch.compile`` all see through:
+
+- inside a backward, when the graph of the backward is asked for
+  (``create_graph=True``: gradient penalties, Hessian-vector products,
+  ``gradgradcheck``) or the gradients are batched by ``vmap``
+  (``jacobian(vectorize=True)``, batched gradient checks),
+  :func:`differentiable_backward` recomputes the layer in composite form from
+  its saved inputs and differentiates that. The first-order backward, the
+  one training runs, costs one check more;
+- for the whole module, when it is traced (``torch.jit.trace``), compiled
+  (``torch.compile``), transformed (``torch.func``) or given an empty batch
+  (see ``rnncourse.torch.rnn``).
 """
 
 import torch
-from torch.autograd.function import once_differentiable
 
 
-class _Steps:
+class Steps:
     """Where the rows of each time step lie in a flat ``(S, F)`` sequence.
 
     Parameters
@@ -180,8 +195,10 @@ class _Steps:
         xh_t[:D].copy_(x.t())
         for rows, state in self.previous(flat, init, reverse):
             xh_t[D:, rows].copy_(state.t())
-        both = _ONEDNN_LINEAR(da.t().contiguous(), xh_t, None, "none", [], "")
-        return both[:, :D], both[:, D:]
+        both = _onednn_linear(da.t().contiguous(), xh_t)
+        # each in a tensor of its own, like torch's gradients (a column slice
+        # is a strided view: g.view(-1) fails on it); 2 x (G, D + F) numbers
+        return both[:, :D].contiguous(), both[:, D:].contiguous()
 
     def final(self, flat, reverse):
         """``(N, F)``: each sequence's state after its last step (a new tensor)."""
@@ -270,13 +287,13 @@ class _Weight:
         self.w = w
         self.packed = None
         if _on_onednn(w):
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), rows)
+            self.packed = _REORDER_LINEAR_WEIGHT(w.contiguous(), rows)
 
     def times(self, x, out=None):
         """``x @ w^T`` for ``x (b, F)``: ``(b, G)``, a new tensor or written into ``out``."""
         if self.packed is None:
             return torch.mm(x, self.w.t(), out=out)
-        product = _ONEDNN_LINEAR(x.contiguous(), self.packed, None, "none", [], "")
+        product = _onednn_linear(x.contiguous(), self.packed)
         return product if out is None else out.copy_(product)
 
     def plus_times(self, y, x, out=None):
@@ -292,16 +309,36 @@ class _Weight:
         return out.add_(self.times(x))
 
 
-# oneDNN's matrix product for :class:`_Weight` and :func:`_affine`, or None where torch has none
-_ONEDNN_LINEAR = None
-if torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight"):
-    _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+# torch's private oneDNN operators, looked up once (None where this build of torch has none)
+_LINEAR_POINTWISE = _REORDER_LINEAR_WEIGHT = None
+if torch.backends.mkldnn.is_available():
+    _REORDER_LINEAR_WEIGHT = getattr(torch.ops.mkldnn, "_reorder_linear_weight", None)
+    if _REORDER_LINEAR_WEIGHT is not None:
+        _LINEAR_POINTWISE = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+
+
+def _onednn_linear(x, weight, bias=None):
+    """``x @ weight^T + bias`` in oneDNN, for float32 on the CPU (see :func:`_on_onednn`).
+
+    ``x (M, K)`` float32; ``weight (G, K)`` either a plain tensor (any strides)
+    or packed into oneDNN's blocked layout by ``_reorder_linear_weight(w, M)``
+    (:class:`_Weight`); ``bias (G,)`` or None. Returns a new ``(M, G)`` tensor.
+
+    The operator, ``torch.ops.mkldnn._linear_pointwise(x, weight, bias, attr,
+    scalars, algorithm)``, is the one ``torch.compile``'s CPU back end calls
+    for linear layers; its last three arguments describe an element-wise
+    operation oneDNN can fuse after the product: ``attr`` names it (``"none"``:
+    no operation), ``scalars`` are its arguments (none) and ``algorithm`` its
+    variant (``""``: the default). It is private: looked up once at import,
+    and every caller falls back to ``torch.mm`` where it is missing.
+    """
+    return _LINEAR_POINTWISE(x, weight, bias, "none", [], "")
 
 
 def _on_onednn(w):
     """Whether products with ``w`` run in oneDNN: float32 on the CPU, oneDNN present and enabled."""
     return (
-        _ONEDNN_LINEAR is not None
+        _LINEAR_POINTWISE is not None
         and w.device.type == "cpu"
         and w.dtype == torch.float32
         and torch.backends.mkldnn.enabled
@@ -316,7 +353,7 @@ def _affine(x, weight, bias=None):
     any strided views.
     """
     if _on_onednn(weight):
-        return _ONEDNN_LINEAR(x, weight, bias, "none", [], "")
+        return _onednn_linear(x, weight, bias)
     if bias is None:
         return x @ weight.t()
     return torch.addmm(bias, x, weight.t())
@@ -347,6 +384,158 @@ def _unrotate(w, H):
     return torch.roll(w, -H, 0)
 
 
+# -- The composite form: the steps in plain tensor operations ---------------
+
+
+def rnn_step(x_t, h, w_ih, w_hh, b_ih, b_hh, relu=False):
+    """``h' = tanh(x_t W_ih^T + b_ih + h W_hh^T + b_hh)`` (ReLU if ``relu``): ``(b, H)``.
+
+    ``x_t (b, D)``, ``h (b, H)``, torch.nn's weights ``w_ih (H, D)``, ``w_hh
+    (H, H)``, biases ``(H,)`` or None.
+    """
+    a = _linear(x_t, w_ih, b_ih) + _linear(h, w_hh, b_hh)
+    return torch.relu(a) if relu else torch.tanh(a)
+
+
+def lstm_step(x_t, h, c, w_ih, w_hh, b_ih, b_hh, w_hr=None):
+    """One LSTM step, gates stacked ``i, f, g, o``: ``(h', c')``.
+
+    ``x_t (b, D)``, ``h (b, P)``, ``c (b, H)``, ``w_ih (4H, D)``, ``w_hh (4H,
+    P)``, biases ``(4H,)`` or None, ``w_hr (P, H)`` or None (no projection,
+    P = H)::
+
+        i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of (x_t W_ih^T + b_ih + h W_hh^T + b_hh)
+        c' = f * c + i * g,   h' = o * tanh(c')   (then h' W_hr^T)
+    """
+    a_i, a_f, a_g, a_o = (_linear(x_t, w_ih, b_ih) + _linear(h, w_hh, b_hh)).chunk(4, 1)
+    c_next = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
+    h_next = torch.sigmoid(a_o) * torch.tanh(c_next)
+    return (h_next if w_hr is None else h_next @ w_hr.t()), c_next
+
+
+def gru_step(x_t, h, w_ih, w_hh, b_ih, b_hh):
+    """One GRU step (torch's: the reset gate after the product), gates stacked ``r, z, n``: ``h'``.
+
+    ``x_t (b, D)``, ``h (b, H)``, ``w_ih (3H, D)``, ``w_hh (3H, H)``, biases ``(3H,)`` or None::
+
+        r, z = sigmoid(x_t W_i{r,z}^T + b_i{r,z} + h W_h{r,z}^T + b_h{r,z})
+        n = tanh(x_t W_in^T + b_in + r * (h W_hn^T + b_hn)),   h' = (1 - z) * n + z * h
+    """
+    x_r, x_z, x_n = _linear(x_t, w_ih, b_ih).chunk(3, 1)
+    h_r, h_z, h_n = _linear(h, w_hh, b_hh).chunk(3, 1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+def _linear(x, weight, bias):
+    """``x @ weight^T + bias`` (bias may be None), one call, differentiable to any order."""
+    if bias is None:
+        return x @ weight.t()
+    return torch.addmm(bias, x, weight.t())
+
+
+def composite_layer(step, x, states, weights, steps, reverse):
+    """One layer-direction as ``step`` in a loop over time, for autograd to differentiate.
+
+    S: rows of the flat sequence, N: batch size.
+
+    Parameters
+    ----------
+    step : ``step(x_t, *states, *weights) -> new state`` (a tensor, or a tuple
+        whose first element is the output h), e.g. :func:`lstm_step`.
+    x : ``(S, D)`` flat sequence (see :class:`Steps`).
+    states : tuple of initial states, each ``(N, F)``.
+    weights : tuple of the remaining arguments of ``step``.
+    steps : :class:`Steps`; reverse : bool.
+
+    Returns
+    -------
+    ``(out (S, P), *finals)``: the outputs h of every step in the flat layout,
+    then each state after each sequence's last step ``(N, F)``.
+    """
+    x_t = steps.per_step(x)
+    per_state = [[None] * steps.T for _ in states]
+    previous = states
+    for t in steps.times(reverse):
+        b = steps.sizes[t]
+        current = tuple(_rows(prev, init, b) for prev, init in zip(previous, states))
+        new = step(x_t[t], *current, *weights)
+        new = new if isinstance(new, tuple) else (new,)
+        for history, value in zip(per_state, new):
+            history[t] = value
+        previous = new
+    flat = [torch.cat(history) for history in per_state]
+    return (flat[0], *(steps.final(f, reverse) for f in flat))
+
+
+def _is_batched(t):
+    """Whether ``t`` carries a ``vmap`` batch dimension.
+
+    ``torch.func.vmap`` makes functorch batched tensors; ``jacobian(vectorize=True)``
+    and ``gradcheck(check_batched_grad=True)`` still use the older ``vmap``,
+    whose batched tensors torch tells apart by another test.
+    """
+    functorch = torch._C._functorch
+    return t is not None and (functorch.is_batchedtensor(t) or functorch.is_legacy_batchedtensor(t))
+
+
+def needs_composite_backward(*grads):
+    """Whether a backward must differentiate the composite form instead of running the fast one.
+
+    True when autograd is recording the backward itself (``create_graph=True``:
+    its result will be differentiated again) or when ``vmap`` batches the
+    incoming gradients; the fast backward does neither. ``grads`` are the
+    gradients the backward received.
+    """
+    return torch.is_grad_enabled() or any(_is_batched(g) for g in grads)
+
+
+def differentiable_backward(ctx, layer, inputs, grads):
+    """The gradients of ``layer(*inputs)`` for ``grads``, by autograd through the composite form.
+
+    ``layer`` computes the layer-direction's outputs from ``inputs`` (the
+    Function's tensor arguments, in order, None where absent) with
+    differentiable operations, e.g. through :func:`composite_layer`; ``grads``
+    are the gradients of those outputs. Returns one gradient per input (None
+    where ``ctx.needs_input_grad`` is False). With ``create_graph=True`` the
+    gradients are themselves differentiable, to any order, with respect to
+    the inputs and to ``grads``.
+    """
+    wanted = [i for i, t in enumerate(inputs) if t is not None and ctx.needs_input_grad[i]]
+    create_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        # a view per argument, so that a tensor passed twice (tied weights)
+        # gets each argument's share of the gradient, as from the fast backward
+        inputs = [t.view_as(t) if i in wanted else t for i, t in enumerate(inputs)]
+        outputs = layer(*inputs)
+        found = torch.autograd.grad(outputs, [inputs[i] for i in wanted], grads, create_graph=create_graph,
+                                    allow_unused=True)
+    result = [None] * len(inputs)
+    for i, g in zip(wanted, found):
+        result[i] = g
+    return result
+
+
+def keep_for_backward(ctx, inputs, fast):
+    """``ctx.save_for_backward`` of a layer's inputs (for :func:`differentiable_backward`), then ``fast``.
+
+    Saving a tensor keeps a reference, not a copy. :func:`kept` gives both back.
+    """
+    ctx.n_inputs = len(inputs)
+    ctx.save_for_backward(*inputs, *fast)
+
+
+def kept(ctx):
+    """``(inputs, fast)`` as given to :func:`keep_for_backward`."""
+    saved = ctx.saved_tensors
+    return saved[: ctx.n_inputs], saved[ctx.n_inputs :]
+
+
+# -- The fast form: one autograd.Function per layer-direction ---------------
+
+
 class LSTMLayer(torch.autograd.Function):
     """One LSTM layer-direction over a flat sequence.
 
@@ -356,12 +545,13 @@ class LSTMLayer(torch.autograd.Function):
     ``apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, reverse)`` with
     ``x (S, D)``, ``h0 (N, P)``, ``c0 (N, H)``, torch.nn's weights
     (``w_ih (4H, D)``, ``w_hh (4H, P)``, ``b_ih``, ``b_hh (4H,)`` or None,
-    ``w_hr (P, H)`` or None), a :class:`_Steps` and a bool. Returns ``out (S,
+    ``w_hr (P, H)`` or None), a :class:`Steps` and a bool. Returns ``out (S,
     P)``, ``h_n (N, P)``, ``c_n (N, H)``.
     """
 
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, reverse):
+        inputs = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
         H = c0.shape[1]
         w_ih, w_hh = _rotate(w_ih, H), _rotate(w_hh, H)
         bias = None if b_ih is None else _rotate(b_ih + b_hh, H)
@@ -388,15 +578,20 @@ class LSTMLayer(torch.autograd.Function):
             else:
                 torch.mm(_tanh(c).mul_(o_t[t]), w_hr.t(), out=h)
             h_prev, c_prev = h, c
-        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_hr, gates, c_all, out)
+        keep_for_backward(ctx, inputs, (w_ih, w_hh, gates, c_all, out))
         ctx.steps, ctx.reverse, ctx.has_bias = steps, reverse, b_ih is not None
         return out, steps.final(out, reverse), steps.final(c_all, reverse)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dout, dh_n, dc_n):
-        x, h0, c0, w_ih, w_hh, w_hr, gates, c_all, out = ctx.saved_tensors
+        inputs, (w_ih, w_hh, gates, c_all, out) = kept(ctx)
         steps, reverse = ctx.steps, ctx.reverse
+        if needs_composite_backward(dout, dh_n, dc_n):
+            def layer(x, h0, c0, *weights):
+                return composite_layer(lstm_step, x, (h0, c0), weights, steps, reverse)
+
+            return (*differentiable_backward(ctx, layer, inputs, (dout, dh_n, dc_n)), None, None)
+        x, h0, c0, w_hr = inputs[0], inputs[1], inputs[2], inputs[7]
         H = c0.shape[1]
         o, i, f, g = gates.split(H, 1)
         tanh_c = _tanh(c_all)
@@ -473,6 +668,7 @@ class GRULayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, steps, reverse):
+        inputs = (x, h0, w_ih, w_hh, b_ih, b_hh)
         H = h0.shape[1]
         gates = _affine(x, w_ih, b_ih)  # (S, 3H) x-side pre-activations, activated in place
         hw_all = x.new_empty(steps.S, 3 * H)  # h_{t-1} W_hh^T + b_hh of every step
@@ -494,15 +690,20 @@ class GRULayer(torch.autograd.Function):
             h = h_t[t]
             torch.addcmul(n, z_t[t], h_prev - n, out=h)  # h_t = (1 - z) n + z h_{t-1}
             h_prev = h
-        ctx.save_for_backward(x, h0, w_ih, w_hh, gates, hw_all, out)
+        keep_for_backward(ctx, inputs, (gates, hw_all, out))
         ctx.steps, ctx.reverse, ctx.has_bias = steps, reverse, b_ih is not None
         return out, steps.final(out, reverse)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dout, dh_n):
-        x, h0, w_ih, w_hh, gates, hw_all, out = ctx.saved_tensors
+        inputs, (gates, hw_all, out) = kept(ctx)
         steps, reverse = ctx.steps, ctx.reverse
+        if needs_composite_backward(dout, dh_n):
+            def layer(x, h0, *weights):
+                return composite_layer(gru_step, x, (h0,), weights, steps, reverse)
+
+            return (*differentiable_backward(ctx, layer, inputs, (dout, dh_n)), None, None)
+        x, h0, w_ih, w_hh = inputs[:4]
         H = h0.shape[1]
         r, z, n = gates.split(H, 1)
         # Before the loop: the x-side pre-activation gradients are dh * Ex and
@@ -565,6 +766,7 @@ class RNNLayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, relu, steps, reverse):
+        inputs = (x, h0, w_ih, w_hh, b_ih, b_hh)
         out = _affine(x, w_ih, None if b_ih is None else b_ih + b_hh)  # becomes h in place
         h_t = steps.per_step(out)
         w_hh_step = _Weight(w_hh, steps.N)
@@ -577,15 +779,20 @@ class RNNLayer(torch.autograd.Function):
             else:
                 _tanh(h, out=h)
             h_prev = h
-        ctx.save_for_backward(x, h0, w_ih, w_hh, out)
+        keep_for_backward(ctx, inputs, (out,))
         ctx.steps, ctx.reverse, ctx.has_bias, ctx.relu = steps, reverse, b_ih is not None, relu
         return out, steps.final(out, reverse)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dout, dh_n):
-        x, h0, w_ih, w_hh, out = ctx.saved_tensors
+        inputs, (out,) = kept(ctx)
         steps, reverse = ctx.steps, ctx.reverse
+        if needs_composite_backward(dout, dh_n):
+            def layer(x, h0, *weights):
+                return composite_layer(rnn_step, x, (h0,), (*weights, ctx.relu), steps, reverse)
+
+            return (*differentiable_backward(ctx, layer, inputs, (dout, dh_n)), None, None, None)
+        x, h0, w_ih, w_hh = inputs[:4]
         # the activation's derivative, for all steps at once; becomes da in place
         D = (out > 0).to(out.dtype) if ctx.relu else torch.mul(out, out).neg_().add_(1)
 

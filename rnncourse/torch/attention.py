@@ -30,6 +30,8 @@ import math
 import torch
 from torch import nn
 
+from ..validation import check_int
+
 __all__ = [
     "lengths_to_mask",
     "masked_softmax",
@@ -278,8 +280,7 @@ class AdditiveAttention(Attention):
     def __init__(self, query_size, key_size, attention_size, device=None, dtype=None):
         super().__init__()
         for name, size in (("query_size", query_size), ("key_size", key_size), ("attention_size", attention_size)):
-            if not isinstance(size, int) or size < 1:
-                raise ValueError(f"{name} is {size!r}; expected a positive int")
+            check_int(name, size)
         factory = dict(device=device, dtype=dtype)
         self.query_proj = nn.Linear(query_size, attention_size, bias=False, **factory)
         self.key_proj = nn.Linear(key_size, attention_size, bias=False, **factory)

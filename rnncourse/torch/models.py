@@ -17,7 +17,9 @@ D input features, H hidden size, L layers, V vocabulary size, C classes.
 - :class:`CTCRecognizer`: a sequence of frames in, per-frame probabilities
   over labels and a *blank* out, to train with the CTC loss when the output
   sequence is shorter than the input and not aligned with it (speech
-  recognition); :func:`ctc_greedy_decode` reads a label sequence off them.
+  recognition); :func:`~rnncourse.torch.ctc.ctc_greedy_decode` (in
+  :mod:`rnncourse.torch.ctc`, also importable from here) reads a label
+  sequence off them.
 
 Two initialisations the book teaches are constructor options of every model,
 and plain functions for any recurrent module (ours or ``torch.nn``'s):
@@ -32,11 +34,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..validation import check_int, check_probability
+from .ctc import ctc_greedy_decode  # noqa: F401  (re-exported: its first home was this module)
+from .dropout import run_recurrent, variational_dropout
 from .init import init_forget_bias_, init_orthogonal_recurrent_
 from .rnn import GRU, LSTM, RNN
 
 __all__ = [
     "CharLanguageModel",
+    "language_model_loss",
     "SequenceClassifier",
     "Forecaster",
     "CTCRecognizer",
@@ -48,21 +54,14 @@ _CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 # --- shared pieces --------------------------------------------------------------------
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} is {value!r}; expected an integer >= 1")
-    return value
-
-
 def _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, bidirectional,
                       forget_bias, orthogonal_recurrent):
     if cell not in _CELLS:
         raise ValueError(f"cell is {cell!r}; expected 'rnn', 'gru' or 'lstm'")
-    _positive_int("input_size", input_size)
-    _positive_int("hidden_size", hidden_size)
-    _positive_int("num_layers", num_layers)
-    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-        raise ValueError(f"dropout is {dropout!r}; expected a probability in [0, 1)")
+    check_int("input_size", input_size)
+    check_int("hidden_size", hidden_size)
+    check_int("num_layers", num_layers)
+    check_probability("dropout", dropout)
     if forget_bias is not None and cell != "lstm":
         raise ValueError(f"forget_bias was given for cell={cell!r}; only an LSTM has a forget gate")
     # Dropout between stacked layers only: with one layer torch.nn warns that it does nothing.
@@ -104,8 +103,28 @@ class CharLanguageModel(nn.Module):
     gives, at every step t, scores over the next character ``c_{t+1}``::
 
         e_t = dropout(Embed[c_t])
-        h_t = cell(e_t, h_{t-1})            (L stacked layers)
+        h_t = cell(e_t, h_{t-1})            (L stacked layers, dropout between them)
         s_t = W dropout(h_t) + b            (logits, V values)
+
+    Three ways to regularise it, which the book measures (see
+    :mod:`rnncourse.torch.dropout`):
+
+    - ``dropout``: dropout on the non-recurrent connections (the embedding,
+      between layers, before the read-out), a new mask at every step; the
+      recurrent connections are left alone (Zaremba et al., 2014).
+    - ``variational=True``: the same ``dropout``, but with one mask per
+      sequence kept for every step (Gal & Ghahramani, 2016); with
+      ``recurrent_dropout``, units of ``h_{t-1}`` are dropped in the
+      recurrent connections too, with one mask per batch that stays the same
+      at every step.
+    - ``tie_weights=True``: the read-out ``W`` *is* the embedding matrix
+      (Press & Wolf, 2017; Inan et al., 2017): a character's input vector and
+      its output vector are one vector, ``V * H`` parameters fewer. Needs
+      ``embed_size == hidden_size``.
+
+    Whatever the options, the parameters and their names are the same (tied
+    weights are one parameter): a model trained with dropout is evaluated,
+    sampled and saved like one trained without.
 
     Parameters
     ----------
@@ -114,30 +133,51 @@ class CharLanguageModel(nn.Module):
     cell : ``"lstm"``, ``"gru"`` or ``"rnn"`` (tanh).
     num_layers : L.
     embed_size : E; default H.
-    dropout : probability of zeroing an activation on the non-recurrent
-        connections (the embedding, between layers, before the output); the
-        recurrent connections are never dropped (Zaremba et al., 2014).
+    dropout : probability in [0, 1) of zeroing an activation on the
+        non-recurrent connections, in training.
+    variational : bool; draw the ``dropout`` masks once per sequence
+        instead of at every step.
+    recurrent_dropout : probability in [0, 1) of dropping a unit of
+        ``h_{t-1}`` in the recurrent connections of every layer (one mask per
+        batch and layer, the same at every step); 0 leaves them alone.
+    tie_weights : bool; the read-out shares the embedding's weight.
     forget_bias : float, optional; LSTM only, see :func:`~rnncourse.torch.init.init_forget_bias_`.
     orthogonal_recurrent : bool; see :func:`~rnncourse.torch.init.init_orthogonal_recurrent_`.
 
     Attributes
     ----------
     embedding : nn.Embedding (V, E).
-    rnn : our LSTM, GRU or RNN, batch first.
-    head : nn.Linear (H -> V).
+    rnn : our LSTM, GRU or RNN, batch first (its own ``dropout`` is 0: this
+        model does the dropout between its layers).
+    head : nn.Linear (H -> V); ``head.weight is embedding.weight`` when tied.
     """
 
     def __init__(self, vocab_size, hidden_size, cell="lstm", num_layers=1, embed_size=None,
-                 dropout=0.0, *, forget_bias=None, orthogonal_recurrent=False):
+                 dropout=0.0, *, variational=False, recurrent_dropout=0.0, tie_weights=False,
+                 forget_bias=None, orthogonal_recurrent=False):
         super().__init__()
-        _positive_int("vocab_size", vocab_size)
+        check_int("vocab_size", vocab_size)
         embed_size = hidden_size if embed_size is None else embed_size
+        if tie_weights and embed_size != hidden_size:
+            raise ValueError(
+                f"tie_weights needs embed_size == hidden_size (the embedding is the read-out's weight); "
+                f"got embed_size {embed_size} and hidden_size {hidden_size}"
+            )
         self.vocab_size, self.cell = vocab_size, cell
-        self.embedding = nn.Embedding(vocab_size, _positive_int("embed_size", embed_size))
-        self.rnn = _recurrent_layers(cell, embed_size, hidden_size, num_layers, dropout, False,
+        self.embedding = nn.Embedding(vocab_size, check_int("embed_size", embed_size))
+        self.rnn = _recurrent_layers(cell, embed_size, hidden_size, num_layers, 0.0, False,
                                      forget_bias, orthogonal_recurrent)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
+        self.variational = bool(variational)
+        self.recurrent_dropout = check_probability("recurrent_dropout", recurrent_dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
+        if tie_weights:
+            self.head.weight = self.embedding.weight
+
+    def _drop(self, x):
+        if self.variational:
+            return variational_dropout(x, self.dropout.p, self.training)
+        return self.dropout(x)
 
     def forward(self, idx, state=None):
         """Logits over the next character at every step, and the final state.
@@ -157,8 +197,10 @@ class CharLanguageModel(nn.Module):
             next chunk of truncated BPTT (``fit(..., tbptt=True)`` does).
         """
         _check_token_ids("idx", idx, {2: "(N, T)"})
-        out, state = self.rnn(self.dropout(self.embedding(idx)), state)
-        return self.head(self.dropout(out)), state
+        out, state = run_recurrent(self.rnn, self._drop(self.embedding(idx)), state, dropout=self.dropout.p,
+                                   variational=self.variational, recurrent_dropout=self.recurrent_dropout,
+                                   training=self.training)
+        return self.head(self._drop(out)), state
 
     @torch.no_grad()
     def sample(self, prompt_idx, length, *, generator, temperature=1.0, top_k=None):
@@ -193,13 +235,11 @@ class CharLanguageModel(nn.Module):
         device = self.head.weight.device
         if generator.device.type != device.type:
             raise ValueError(f"generator is on {generator.device}; expected the model's device {device}")
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise ValueError(f"length is {length!r}; expected an integer >= 0")
+        length = check_int("length", length, minimum=0)
         if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature is {temperature!r}; expected a finite number > 0")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
-                                  or not 1 <= top_k <= self.vocab_size):
-            raise ValueError(f"top_k is {top_k!r}; expected None or an integer in [1, V = {self.vocab_size}]")
+        if top_k is not None:
+            top_k = check_int("top_k", top_k, maximum=self.vocab_size)
         _check_token_ids("prompt_idx", prompt_idx, {1: "(P,)", 2: "(N, P)"})
         if prompt_idx.shape[-1] == 0:
             raise ValueError("prompt_idx is empty; expected at least one character index")
@@ -217,6 +257,30 @@ class CharLanguageModel(nn.Module):
         finally:
             self.train(was_training)
         return out.reshape(*prompt_idx.shape[:-1], length)
+
+
+def language_model_loss(model, batch, state):
+    """The loss of stateful truncated BPTT for a language model: mean cross-entropy of every next token.
+
+    Written for ``fit(..., tbptt=True)``: ``batch`` is one ``(x, y)`` chunk
+    of :func:`~rnncourse.torch.data.tbptt_chunks` (``y`` is ``x`` shifted by
+    one token), and the state the model ends the chunk with is returned, for
+    ``fit`` to detach and pass to the next chunk.
+
+    Parameters
+    ----------
+    model : a language model, ``model(x, state) -> (logits (N, T, V), state)``.
+    batch : ``(x, y)``, two (N, T) int64 tensors.
+    state : the state the previous chunk ended with, or None.
+
+    Returns
+    -------
+    loss : scalar tensor, nats per token.
+    state : the model's state after the chunk.
+    """
+    x, y = batch
+    logits, state = model(x, state)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), state
 
 
 def _draw(logits, temperature, top_k, generator):
@@ -273,12 +337,12 @@ class SequenceClassifier(nn.Module):
         self.input_size = input_size
         self.embedding = None
         if vocab_size is not None:
-            self.embedding = nn.Embedding(_positive_int("vocab_size", vocab_size), input_size)
+            self.embedding = nn.Embedding(check_int("vocab_size", vocab_size), input_size)
         self.rnn = _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout,
                                      bool(bidirectional), forget_bias, orthogonal_recurrent)
         self.num_directions = 2 if bidirectional else 1
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.num_directions * hidden_size, _positive_int("num_classes", num_classes))
+        self.head = nn.Linear(self.num_directions * hidden_size, check_int("num_classes", num_classes))
 
     def forward(self, x, lengths=None):
         """Class logits for each sequence of a padded batch.
@@ -364,7 +428,7 @@ class Forecaster(nn.Module):
                  *, forget_bias=None, orthogonal_recurrent=False):
         super().__init__()
         self.input_size = input_size
-        self.horizon = _positive_int("horizon", horizon)
+        self.horizon = check_int("horizon", horizon)
         self.rnn = _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, False,
                                      forget_bias, orthogonal_recurrent)
         # Output row s * D + d is variable d at step s ahead: step-major, so
@@ -419,8 +483,7 @@ class Forecaster(nn.Module):
         -------
         (N, steps, D), or (N, steps) for a (N, T) window.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps is {steps!r}; expected an integer >= 0")
+        steps = check_int("steps", steps, minimum=0)
         x, univariate = self._as_3d(window)
         D = self.input_size
         out, state = self.rnn(x)
@@ -473,7 +536,7 @@ class CTCRecognizer(nn.Module):
                  dropout=0.0, *, forget_bias=None, orthogonal_recurrent=False):
         super().__init__()
         self.input_size = input_size
-        self.num_labels = _positive_int("num_labels", num_labels)
+        self.num_labels = check_int("num_labels", num_labels)
         self.rnn = _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, bool(bidirectional),
                                      forget_bias, orthogonal_recurrent)
         self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_labels + 1)
@@ -490,8 +553,8 @@ class CTCRecognizer(nn.Module):
         -------
         (N, T, C + 1) log-probabilities, index 0 the blank. Rows past a
         sequence's length are those of a zero state and mean nothing (the
-        CTC loss and :func:`ctc_greedy_decode` do not read them when given
-        the lengths).
+        CTC loss and :func:`~rnncourse.torch.ctc.ctc_greedy_decode` do not
+        read them when given the lengths).
         """
         _check_float_input("x", x, self.input_size, "(N, T, D)")
         if lengths is None:
@@ -501,48 +564,3 @@ class CTCRecognizer(nn.Module):
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
         return F.log_softmax(self.head(out), dim=-1)
-
-
-def ctc_greedy_decode(log_probs, lengths=None, blank=0):
-    """Best path decoding: the most likely output at every frame, repeats merged, blanks dropped.
-
-    N: batch size, T: frames, C + 1: outputs per frame. For frames
-    ``a a - a b b -`` (``-`` the blank) it gives ``a a b``: a repeated label
-    counts twice only when a blank separates its runs. This reads the single
-    most likely frame-by-frame path, not the most likely label sequence
-    (which sums over all paths, and needs a beam search), but for a
-    well-trained CTC model the two rarely differ.
-
-    Parameters
-    ----------
-    log_probs : (N, T, C + 1) tensor (log-probabilities or any scores
-        with the same arg max).
-    lengths : (N,) integers in ``[0, T]``, frames to read in each sequence;
-        None for all T.
-    blank : int, the index of the blank.
-
-    Returns
-    -------
-    list of N lists of ints, the decoded label indices.
-    """
-    if not isinstance(log_probs, torch.Tensor) or log_probs.dim() != 3:
-        got = tuple(log_probs.shape) if isinstance(log_probs, torch.Tensor) else type(log_probs).__name__
-        raise ValueError(f"log_probs is {got}; expected a tensor of shape (N, T, C + 1)")
-    N, T, outputs = log_probs.shape
-    if isinstance(blank, bool) or not isinstance(blank, int) or not 0 <= blank < outputs:
-        raise ValueError(f"blank is {blank!r}; expected an index in [0, {outputs})")
-    if lengths is None:
-        lengths = torch.full((N,), T)
-    lengths = torch.as_tensor(lengths).cpu()
-    if lengths.dtype.is_floating_point or lengths.shape != (N,) or (N and (lengths.min() < 0 or lengths.max() > T)):
-        raise ValueError(f"lengths is {lengths.tolist()}; expected (N,) = ({N},) integers in [0, T = {T}]")
-    best = log_probs.argmax(-1).cpu()
-    decoded = []
-    for path, length in zip(best.tolist(), lengths.tolist()):
-        labels, previous = [], blank
-        for label in path[:length]:
-            if label != previous and label != blank:
-                labels.append(label)
-            previous = label
-        decoded.append(labels)
-    return decoded

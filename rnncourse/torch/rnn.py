@@ -26,162 +26,239 @@ On CUDA, the LSTM and GRU run each layer-direction through fused Triton
 kernels instead (``rnncourse.torch.triton``) when they apply: float32,
 bfloat16 or float16, a padded batch, no ``proj_size``, Triton importable;
 otherwise, and always on the CPU, through ``_recurrence``. Both compute the
-same function, to rounding. Double backward (gradients of gradients) is not supported.
+same function, to rounding.
 
-Errors on shapes mirror torch's wording and are raised as an exception that
-is both a ``ValueError`` (the project's convention) and a ``RuntimeError``
-(what ``torch.nn`` raises), so code written for either catches it.
+**Subclasses of torch.nn's classes.** ``RNN``, ``LSTM`` and ``GRU`` subclass
+``torch.nn.RNN``, ``LSTM`` and ``GRU`` (so ``torch.nn.RNNBase``) and keep
+everything of theirs but ``forward``: the constructor (after our own checks
+of its arguments), the parameters and their registration, ``all_weights``,
+``flatten_parameters``, ``extra_repr``, pickling. Code that finds "all the
+RNNs of a model" with ``isinstance(m, nn.RNNBase)`` or ``nn.LSTM`` finds ours,
+and so does every part of PyTorch that asks. ``torch.compile`` treats them as
+torch's: Dynamo does not trace recurrent modules (the graph breaks around
+them and they run eagerly, ours on the hand-written fast path) unless
+``torch._dynamo.config.allow_rnn`` is set; then it traces into ours, which
+then run their composite form (next paragraph). Only ``forward`` is ours, and it reads nothing of
+torch's but the parameters.
+
+**Gradients of every order.** The first-order backward is hand-written (see
+``_recurrence``); gradients of gradients (``create_graph=True``) and
+``vmap`` over the backward are computed through the same equations written
+as plain tensor operations, which autograd differentiates to any order. A
+module that is traced (``torch.jit.trace``), compiled (``torch.compile``
+tracing into it), transformed by ``torch.func``, differentiated in forward
+mode (``torch.autograd.forward_ad``) or given an empty batch (N = 0) runs that
+form throughout. A trace records the loop over the traced
+input's time steps: it serves inputs of that length and batch size only
+(torch.nn's trace records one ``aten::lstm`` call and serves any).
+
+**Autocast.** Under ``torch.autocast`` a module computes in the dtype
+torch.nn's twin returns: on CUDA the autocast dtype (cuDNN's rule); on the
+CPU the autocast dtype for ``RNN`` and ``LSTM`` (torch's products and its
+oneDNN LSTM are on the CPU's autocast list) and the parameters' dtype for
+``GRU``. Inputs and weights are cast once per call; gradients reach the
+parameters in their own dtype.
+
+**Errors.** Bad arguments raise the exception type torch.nn raises for them,
+with our own message, which says what was expected and what came. Where torch
+raises a ``RuntimeError`` for a bad input (a wrong shape or size, no time
+steps) ours raise an :class:`InputError`, which is a ``RuntimeError`` and also a
+``ValueError`` (the project's convention), so code written for either
+catches it.
 """
 
-import math
 import numbers
-import warnings
+import sys
 
 import torch
 from torch import nn
+from torch.autograd import forward_ad as _forward_ad
 from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence
 
 from . import triton as _fast  # does not import Triton itself
-from ._recurrence import GRULayer, LSTMLayer, RNNLayer, _Steps
+from ._recurrence import (
+    GRULayer,
+    LSTMLayer,
+    RNNLayer,
+    Steps,
+    composite_layer,
+    gru_step,
+    lstm_step,
+    rnn_step,
+)
 
-__all__ = ["RNN", "LSTM", "GRU"]
-
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+__all__ = ["RNN", "LSTM", "GRU", "InputError"]
 
 
-class ShapeError(ValueError, RuntimeError):
-    """A tensor of the wrong shape: a ``ValueError`` and, like torch.nn's, a ``RuntimeError``."""
+class InputError(ValueError, RuntimeError):
+    """A bad input that torch.nn refuses with a ``RuntimeError``; a ``ValueError`` too, the project's convention."""
 
 
-class _RNNBase(nn.Module):
-    """What RNN, LSTM and GRU share: parameters, checks, the layer loop."""
+def _check_bool(name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} should be a bool (True or False), got {value!r} ({type(value).__name__})")
 
-    def __init__(self, mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                 bidirectional, proj_size, device, dtype):
-        super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
-            if value <= 0:
-                raise ValueError(f"{name} must be greater than zero, got {value}")
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1:
-            raise ValueError(
-                "dropout should be a number in range [0, 1] representing the probability of an "
-                f"element being zeroed, got {dropout!r}"
-            )
-        if dropout > 0 and num_layers == 1:
-            warnings.warn(
-                "dropout option adds dropout after all but last recurrent layer, so non-zero "
-                f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
-                f"num_layers={num_layers}"
-            )
-        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
-            raise ValueError(
-                f"proj_size should be a positive integer or zero to disable projections, got {proj_size!r}"
-            )
-        if proj_size >= hidden_size:
-            raise ValueError(f"proj_size has to be smaller than hidden_size, got {proj_size} >= {hidden_size}")
-        if proj_size and mode != "LSTM":
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
 
-        self.mode = mode
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
-        self.proj_size = proj_size
+def _check_size(name, value, smallest=1):
+    """torch.nn's rule for a size argument: an int (TypeError), at least ``smallest`` (ValueError)."""
+    if not isinstance(value, int):
+        raise TypeError(f"{name} should be of type int, got {value!r} ({type(value).__name__})")
+    if value < smallest:
+        what = "greater than zero" if smallest == 1 else f"at least {smallest}"
+        raise ValueError(f"{name} must be {what}, got {value}")
 
-        K = 2 if bidirectional else 1
-        G, P = _GATES[mode], proj_size or hidden_size
-        factory = dict(device=device, dtype=dtype)
-        # Created and registered in torch.nn's order (per layer, per direction:
-        # w_ih, w_hh, b_ih, b_hh, w_hr), so reset_parameters draws the same
-        # numbers as torch.nn for the same seed.
-        self._weight_names = []
-        for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else P * K
-            for direction in range(K):
-                suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                shapes = {"weight_ih": (G * hidden_size, layer_input), "weight_hh": (G * hidden_size, P)}
-                if bias:
-                    shapes.update(bias_ih=(G * hidden_size,), bias_hh=(G * hidden_size,))
-                if proj_size:
-                    shapes["weight_hr"] = (proj_size, hidden_size)
-                for kind, shape in shapes.items():
-                    self.register_parameter(kind + suffix, nn.Parameter(torch.empty(shape, **factory)))
-                self._weight_names.append(
-                    tuple(kind + suffix if kind in shapes else None
-                          for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
-                )
-        self.reset_parameters()
 
-    def reset_parameters(self):
-        """Every parameter from ``U(-1/sqrt(H), 1/sqrt(H))``, torch.nn's default."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+def check_module_arguments(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size):
+    """Raise where ``torch.nn.RNNBase`` raises, with the same exception type and our message.
 
-    def flatten_parameters(self):
-        """Does nothing: for code written for ``torch.nn`` (cuDNN's weight buffer)."""
+    torch.nn checks ``bias`` and ``batch_first`` (bools), the sizes (ints,
+    positive), ``dropout`` (a number in [0, 1]) and ``proj_size`` (0 <= it <
+    ``hidden_size``); ``bidirectional`` is used for its truth value, as there.
+    (torch.nn's constructor, which runs next, warns about a ``dropout`` with one layer.)
+    """
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1:
+        raise ValueError(
+            "dropout should be a number in range [0, 1] representing the probability of an "
+            f"element being zeroed, got {dropout!r}"
+        )
+    _check_bool("bias", bias)
+    _check_bool("batch_first", batch_first)
+    _check_size("input_size", input_size)
+    _check_size("hidden_size", hidden_size)
+    _check_size("num_layers", num_layers)
+    if not isinstance(proj_size, int):
+        raise TypeError(f"proj_size should be of type int, got {proj_size!r} ({type(proj_size).__name__})")
+    if proj_size < 0:
+        raise ValueError(
+            f"proj_size should be a positive integer or zero to disable projections, got {proj_size}"
+        )
+    if proj_size >= hidden_size:
+        raise ValueError(f"proj_size has to be smaller than hidden_size, got {proj_size} >= {hidden_size}")
 
-    @property
-    def all_weights(self):
-        """The parameters of each layer-direction: a list of lists, like torch.nn's."""
-        return [[getattr(self, name) for name in names if name is not None] for names in self._weight_names]
 
-    def extra_repr(self):
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.proj_size:
-            s += f", proj_size={self.proj_size}"
-        if self.num_layers != 1:
-            s += f", num_layers={self.num_layers}"
-        if not self.bias:
-            s += ", bias=False"
-        if self.batch_first:
-            s += ", batch_first=True"
-        if self.dropout:
-            s += f", dropout={self.dropout}"
-        if self.bidirectional:
-            s += ", bidirectional=True"
-        return s
+def _no_projection(cls_name, extra):
+    """torch.nn.RNN and GRU refuse a ``proj_size`` argument (any value) with a ValueError."""
+    if "proj_size" in extra:
+        raise ValueError(
+            f"proj_size argument is only supported for LSTM, not RNN or GRU; got proj_size={extra['proj_size']!r} "
+            f"for {cls_name}"
+        )
+    if extra:
+        raise TypeError(f"{cls_name}.__init__() got an unexpected keyword argument {next(iter(extra))!r}")
 
-    # -- forward ------------------------------------------------------------
+
+def _autocast_dtype(module, x):
+    """The dtype ``module`` computes in under autocast (see the module docstring); None without autocast."""
+    device = x.device.type
+    if device not in ("cpu", "cuda") or not torch.is_autocast_enabled(device):
+        return None
+    if device == "cpu" and module.mode == "GRU":
+        return module.weight_ih_l0.dtype
+    return torch.get_autocast_dtype(device)
+
+
+def _through_composite(steps, traced):
+    """Whether the whole call runs the layers' composite form (see the module docstring).
+
+    ``traced``: Dynamo traces the call. Also ``torch.jit.trace``, the
+    transforms of ``torch.func`` (``vmap``, ``grad``, ``jvp``, ...), forward-mode
+    differentiation (inside ``torch.autograd.forward_ad.dual_level``: the fast
+    layers have no forward-mode rule), and an empty batch.
+    """
+    return (
+        traced
+        or steps.N == 0
+        or torch.jit.is_tracing()
+        or torch._C._are_functorch_transforms_active()
+        or _forward_ad._current_level >= 0
+    )
+
+
+def _dynamo_steps_around_rnns():
+    """Whether ``torch.compile`` must not trace the module: Dynamo is loaded and ``allow_rnn`` is unset.
+
+    Dynamo does not trace recurrent modules (``isinstance(m, nn.RNNBase)``):
+    the graph breaks at the call, which runs eagerly. But where Dynamo is on,
+    it also compiles every Python function it meets as a frame of its own,
+    ours among them (torch.nn's forward, in PyTorch's own files, it skips),
+    and would unroll the time loop into a graph. Only where this says so,
+    ours are run through :func:`_compute_eagerly`, which Dynamo skips.
+    """
+    if torch.compiler.is_compiling():  # Dynamo is loaded: its configuration is cheap to read
+        return not torch._dynamo.config.allow_rnn
+    dynamo = sys.modules.get("torch._dynamo")  # never imported here: that takes seconds
+    return dynamo is not None and not dynamo.config.allow_rnn
+
+
+_COMPUTE_EAGERLY = None
+
+
+def _compute_eagerly():
+    """``f(module, input, h0, c0)``: the module's forward, run eagerly even where Dynamo is compiling.
+
+    ``torch._dynamo.disable`` of a function made once, where Dynamo is loaded.
+    """
+    global _COMPUTE_EAGERLY
+    if _COMPUTE_EAGERLY is None:
+        def compute(module, input, h0, c0):
+            return module._compute(input, h0, c0, traced=False)
+
+        _COMPUTE_EAGERLY = sys.modules["torch._dynamo"].disable(compute)
+    return _COMPUTE_EAGERLY
+
+
+class _Recurrent:
+    """Our ``forward`` for RNN, LSTM and GRU, mixed into torch.nn's classes (which it reads only for parameters)."""
+
+    def _layer_weights(self, layer, direction, dtype=None):
+        """``(w_ih, w_hh, b_ih, b_hh, w_hr)`` of one layer-direction (None where absent), by name.
+
+        By name at every call, not from a list made at construction: weight
+        norm, parametrizations and ``torch.func.functional_call`` replace them.
+        With ``dtype``, cast to it (a differentiable copy).
+        """
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        names = ["weight_ih", "weight_hh"] + ["bias_ih", "bias_hh"] * self.bias + ["weight_hr"] * bool(self.proj_size)
+        found = {name: getattr(self, name + suffix) for name in names}
+        if dtype is not None:
+            found = {name: w.to(dtype) for name, w in found.items()}
+        return tuple(found.get(name) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
 
     def _flat_input(self, input):
         """``(x (S, D), steps, packed parts or None, unbatched)`` from any accepted input."""
         if isinstance(input, PackedSequence):
             x = input.data
-            steps = _Steps(input.batch_sizes.tolist())  # batch_sizes lives on the CPU: no sync
+            steps = Steps(input.batch_sizes.tolist())  # batch_sizes lives on the CPU: no sync
             packed, unbatched = input, False
         else:
             if not isinstance(input, torch.Tensor):
                 raise TypeError(f"input is a {type(input).__name__}; expected a Tensor or a PackedSequence")
             if input.dim() not in (2, 3):
                 raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.dim()}D instead")
+            shape = tuple(input.shape)
             unbatched, packed = input.dim() == 2, None
             if unbatched:
                 input = input.unsqueeze(1)
             elif self.batch_first:
                 input = input.transpose(0, 1)
             T, N = input.shape[:2]
-            if T == 0:
-                raise ValueError(f"input has shape {tuple(input.shape)}: no time steps; expected T >= 1")
             x = input.reshape(T * N, input.shape[2])  # time-major rows: step t is rows [tN, (t+1)N)
-            steps = _Steps((N,) * T)
-        if x.shape[-1] != self.input_size:
-            raise ShapeError(
-                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}"
-            )
+        # torch.nn's order: the dtype, the input size, then (in its kernels) the length
         weight = self.weight_ih_l0
-        if x.dtype != weight.dtype:
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
             raise ValueError(
                 f"{type(self).__name__} input dtype ({x.dtype}) does not match weight dtype "
-                f"({weight.dtype}); convert the input, input.to({weight.dtype}), or the model"
+                f"({weight.dtype}); convert the input, input.to({weight.dtype}), or the model, model.to({x.dtype})"
             )
+        if x.shape[-1] != self.input_size:
+            raise InputError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}"
+            )
+        if packed is None:
+            if T == 0:
+                raise InputError(f"Expected sequence length to be larger than 0; got input of shape {shape}")
+            steps = Steps((N,) * T)
         return x, steps, packed, unbatched
 
     def _initial_state(self, state, name, size, N, unbatched, packed, like):
@@ -194,12 +271,12 @@ class _RNNBase(nn.Module):
         if unbatched:
             state = state.unsqueeze(1)
         if tuple(state.shape) != expected:
-            raise ShapeError(
+            raise InputError(
                 f"Expected {name} size {expected} (num_layers * num_directions, batch, "
                 f"{'proj_size' if size == self.proj_size else 'hidden_size'}), got {list(state.shape)}"
             )
-        if state.dtype != like.dtype:
-            raise ValueError(f"{name} has dtype {state.dtype}; expected {like.dtype} like the input")
+        if state.dtype != like.dtype and not torch.is_autocast_enabled(like.device.type):
+            raise InputError(f"{name} has dtype {state.dtype}; expected {like.dtype} like the input")
         if packed is not None and packed.sorted_indices is not None:
             state = state.index_select(1, packed.sorted_indices)
         return state
@@ -211,22 +288,32 @@ class _RNNBase(nn.Module):
         if any(d != want for d in dims):
             got = ", ".join(f"{d}-D" for d in dims)
             what = "For unbatched 2-D input" if unbatched else "For batched 3-D input"
-            raise ShapeError(f"{what}, the initial states should also be {want}-D but got ({got}) tensors")
+            raise InputError(f"{what}, the initial states should also be {want}-D but got ({got}) tensors")
 
-    def _run(self, x, steps, h0, c0):
-        """The layers: (output (S, K*P), h_n (L*K, N, P), c_n (L*K, N, H) or None)."""
+    def _run(self, x, steps, h0, c0, traced, dtype=None):
+        """The layers: (output (S, K*P), h_n (L*K, N, P), c_n (L*K, N, H) or None), weights cast to ``dtype``."""
         K = 2 if self.bidirectional else 1
-        plan = _fast.choose(self.mode, x, steps, self.hidden_size, self.proj_size)  # None: no Triton
+        composite = _through_composite(steps, traced)
+        plan = None if composite else _fast.choose(self.mode, x, steps, self.hidden_size, self.proj_size)
         layer_input, h_n, c_n = x, [], []
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(K):
                 k = layer * K + direction
-                w_ih, w_hh, b_ih, b_hh, w_hr = (
-                    None if name is None else getattr(self, name) for name in self._weight_names[k]
-                )
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction, dtype)
                 reverse = direction == 1
-                if self.mode == "LSTM" and plan is not None:
+                if composite:
+                    if self.mode == "LSTM":
+                        out, h, c = composite_layer(lstm_step, layer_input, (h0[k], c0[k]),
+                                                    (w_ih, w_hh, b_ih, b_hh, w_hr), steps, reverse)
+                        c_n.append(c)
+                    elif self.mode == "GRU":
+                        out, h = composite_layer(gru_step, layer_input, (h0[k],), (w_ih, w_hh, b_ih, b_hh), steps,
+                                                 reverse)
+                    else:
+                        out, h = composite_layer(rnn_step, layer_input, (h0[k],),
+                                                 (w_ih, w_hh, b_ih, b_hh, self.mode == "RNN_RELU"), steps, reverse)
+                elif self.mode == "LSTM" and plan is not None:
                     out, h, c = _fast.lstm_layer(layer_input, h0[k], c0[k], w_ih, w_hh, b_ih, b_hh, steps.T, reverse,
                                                  plan)
                     c_n.append(c)
@@ -248,13 +335,26 @@ class _RNNBase(nn.Module):
         return layer_input, torch.stack(h_n), (torch.stack(c_n) if c_n else None)
 
     def _forward(self, input, h0, c0):
+        """The forward shared by the three: ``(output, h_n, c_n or None)``."""
+        if _dynamo_steps_around_rnns():
+            return _compute_eagerly()(self, input, h0, c0)
+        return self._compute(input, h0, c0, traced=torch.compiler.is_compiling())
+
+    def _compute(self, input, h0, c0, traced):
+        """The forward; ``traced``: Dynamo traces it (run the composite form)."""
         x, steps, packed, unbatched = self._flat_input(input)
         P = self.proj_size or self.hidden_size
         lstm = self.mode == "LSTM"
         h0 = self._initial_state(h0, "hidden[0]" if lstm else "hidden", P, steps.N, unbatched, packed, x)
         if lstm:
             c0 = self._initial_state(c0, "hidden[1]", self.hidden_size, steps.N, unbatched, packed, x)
-        output, h_n, c_n = self._run(x, steps, h0, c0)
+        dtype = _autocast_dtype(self, x)
+        if dtype is None:
+            output, h_n, c_n = self._run(x, steps, h0, c0, traced)
+        else:  # inputs and weights cast once, here; autocast off inside, where it would cast again
+            x, h0, c0 = x.to(dtype), h0.to(dtype), None if c0 is None else c0.to(dtype)
+            with torch.autocast(x.device.type, enabled=False):
+                output, h_n, c_n = self._run(x, steps, h0, c0, traced, dtype)
         if packed is not None:
             output = PackedSequence(output, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
             if packed.unsorted_indices is not None:
@@ -268,9 +368,8 @@ class _RNNBase(nn.Module):
             output = output.transpose(0, 1)
         return output, h_n, c_n
 
-
-class RNN(_RNNBase):
-    """Elman RNN, ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``; a drop-in ``torch.nn.RNN``.
+class RNN(_Recurrent, nn.RNN):
+    """Elman RNN, ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``; ``torch.nn.RNN`` with our forward.
 
     T: sequence length, N: batch size, D: ``input_size``, H: ``hidden_size``,
     L: ``num_layers``, K: 2 if ``bidirectional`` else 1.
@@ -307,13 +406,14 @@ class RNN(_RNNBase):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None, **unsupported):
+        _no_projection("RNN", unsupported)
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
-        self.nonlinearity = nonlinearity
-        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, 0, device, dtype)
+            raise ValueError(f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'.")
+        check_module_arguments(input_size, hidden_size, num_layers, bias, batch_first, dropout, 0)
+        super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, bias=bias,
+                         batch_first=batch_first, dropout=dropout, bidirectional=bidirectional, device=device,
+                         dtype=dtype)
 
     def forward(self, input, hx=None):
         """See the class docstring: ``(output, h_n)``."""
@@ -324,8 +424,8 @@ class RNN(_RNNBase):
         return output, h_n
 
 
-class LSTM(_RNNBase):
-    """Long short-term memory; a drop-in ``torch.nn.LSTM``.
+class LSTM(_Recurrent, nn.LSTM):
+    """Long short-term memory; ``torch.nn.LSTM`` with our forward.
 
     T: sequence length, N: batch size, D: ``input_size``, H: ``hidden_size``,
     P: ``proj_size`` if non-zero else H, L: ``num_layers``, K: 2 if
@@ -373,8 +473,9 @@ class LSTM(_RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, device, dtype)
+        check_module_arguments(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size)
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, proj_size=proj_size, device=device, dtype=dtype)
 
     def forward(self, input, hx=None):
         """See the class docstring: ``(output, (h_n, c_n))``."""
@@ -389,8 +490,8 @@ class LSTM(_RNNBase):
         return output, (h_n, c_n)
 
 
-class GRU(_RNNBase):
-    """Gated recurrent unit (torch's variant: reset after the product); a drop-in ``torch.nn.GRU``.
+class GRU(_Recurrent, nn.GRU):
+    """Gated recurrent unit (torch's variant: reset after the product); ``torch.nn.GRU`` with our forward.
 
     T: sequence length, N: batch size, D: ``input_size``, H: ``hidden_size``,
     L: ``num_layers``, K: 2 if ``bidirectional`` else 1.
@@ -433,9 +534,11 @@ class GRU(_RNNBase):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, 0, device, dtype)
+                 dropout=0.0, bidirectional=False, device=None, dtype=None, **unsupported):
+        _no_projection("GRU", unsupported)
+        check_module_arguments(input_size, hidden_size, num_layers, bias, batch_first, dropout, 0)
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, device=device, dtype=dtype)
 
     def forward(self, input, hx=None):
         """See the class docstring: ``(output, h_n)``."""

@@ -37,11 +37,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..validation import check_int
 from .attention import AdditiveAttention, DotProductAttention, ScaledDotProductAttention, lengths_to_mask
 from .cells import GRUCell, LSTMCell
 from .rnn import GRU, LSTM
 
-__all__ = ["PAD", "BOS", "EOS", "UNK", "SPECIAL_TOKENS", "Vocab", "Encoder", "Seq2Seq"]
+__all__ = ["PAD", "BOS", "EOS", "UNK", "SPECIAL_TOKENS", "Vocab", "Encoder", "Seq2Seq", "beam_search_trace"]
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -245,7 +246,7 @@ class Seq2Seq(nn.Module):
         src_size = len(src_vocab) if isinstance(src_vocab, Vocab) else src_vocab
         tgt_size = len(tgt_vocab) if isinstance(tgt_vocab, Vocab) else tgt_vocab
         for name, size in (("src_vocab", src_size), ("tgt_vocab", tgt_size)):
-            if not isinstance(size, int) or size <= len(SPECIAL_TOKENS):
+            if check_int(name, size) <= len(SPECIAL_TOKENS):
                 raise ValueError(f"{name} has size {size!r}; expected an int > {len(SPECIAL_TOKENS)} (the specials)")
         if attention not in _ATTENTIONS:
             raise ValueError(f"attention is {attention!r}; expected one of {_ATTENTIONS}")
@@ -369,6 +370,30 @@ class Seq2Seq(nn.Module):
         logp = torch.log_softmax(logits, dim=-1).gather(2, tgt[:, :, None])[:, :, 0]
         return (logp * (tgt != PAD)).sum(dim=1)
 
+    @torch.no_grad()
+    def next_token_log_probs(self, src, src_lengths, prefix):
+        """``log p(y | prefix, src)`` over the target vocabulary, for one source sentence.
+
+        The decoder reads ``BOS`` and ``prefix`` with teacher forcing; the
+        tokens it never generates (``PAD``, ``BOS``) get ``-inf``, as in the
+        decoders. With :func:`beam_search_trace` it replays a beam search
+        one hypothesis at a time, to look at every step of it.
+
+        Parameters
+        ----------
+        src : LongTensor (1, S); src_lengths : LongTensor (1,).
+        prefix : sequence of token ids, the hypothesis so far (without ``BOS``).
+
+        Returns
+        -------
+        Tensor (V,) of log-probabilities, on the CPU.
+        """
+        if src.shape[0] != 1:
+            raise ValueError(f"src has shape {tuple(src.shape)}; expected (1, S): one source sentence")
+        tgt_in = torch.tensor([[BOS, *prefix]], dtype=torch.long, device=src.device)
+        logits, _ = self(src, src_lengths, tgt_in)
+        return (torch.log_softmax(logits[0, -1], dim=-1) + self._never_generated).cpu()
+
     # ------------------------------------------------------------ decoding
     # Both decoders run all max_len steps: stopping when every sequence has
     # ended would need the device to tell the host at every step (a sync).
@@ -390,8 +415,7 @@ class Seq2Seq(nn.Module):
         weights : Tensor (N, max_len, S), the attention weights (0 after
             ``EOS``), or None without attention.
         """
-        if not isinstance(max_len, int) or max_len < 1:
-            raise ValueError(f"max_len is {max_len!r}; expected an int >= 1")
+        max_len = check_int("max_len", max_len)
         state, memory = self._start(src, src_lengths)
         N = src.shape[0]
         y = torch.full((N,), BOS, dtype=torch.long, device=src.device)
@@ -442,10 +466,7 @@ class Seq2Seq(nn.Module):
         weights : Tensor (N, max_len, S): its attention weights (0 after
             ``EOS``), or None without attention.
         """
-        if not isinstance(beam_size, int) or beam_size < 1:
-            raise ValueError(f"beam_size is {beam_size!r}; expected an int >= 1")
-        if not isinstance(max_len, int) or max_len < 1:
-            raise ValueError(f"max_len is {max_len!r}; expected an int >= 1")
+        beam_size, max_len = check_int("beam_size", beam_size), check_int("max_len", max_len)
         if length_penalty < 0:
             raise ValueError(f"length_penalty is {length_penalty!r}; expected a number >= 0")
         state, memory = self._start(src, src_lengths)
@@ -528,3 +549,71 @@ class Seq2Seq(nn.Module):
         merged = keep_best([done_score, done_tokens] + ([done_weights] if attend else []), cut)
         # keep_best sorts, so hypothesis 0 is the best.
         return merged[1][:, 0], merged[0][:, 0], (merged[2][:, 0] if attend else None)
+
+
+def beam_search_trace(next_log_probs, beam_size, max_len, eos=EOS):
+    """The beam search of :meth:`Seq2Seq.beam_search` (length penalty 0), step by step, for one source.
+
+    B: ``beam_size``. It follows the same rules, so that its result is the
+    model's: at each step every alive hypothesis is extended by every token;
+    of the best ``2B`` candidates, those among the best ``B`` that end with
+    ``eos`` are finished, and the best ``B`` that do not end stay alive.
+    After ``max_len`` tokens the hypotheses still alive are cut and compete
+    with the finished ones. The score of a hypothesis is the sum of its
+    tokens' log-probabilities.
+
+    Parameters
+    ----------
+    next_log_probs : ``next_log_probs(prefix) -> (V,) log-probabilities`` of
+        the next token after ``prefix`` (a tuple of token ids); e.g.
+        ``functools.partial(model.next_token_log_probs, src, src_lengths)``,
+        or a table for a toy model. ``-inf`` marks tokens never generated.
+    beam_size : B >= 1.
+    max_len : int >= 1, the most tokens per hypothesis, ``eos`` included.
+    eos : the token id that ends a hypothesis.
+
+    Returns
+    -------
+    best : ``(tokens, score)`` of the best hypothesis, ``tokens`` a tuple of
+        ids (``eos`` included if it ended).
+    steps : a list with one list per step of the ``2B`` best candidates
+        (fewer if there are fewer), best first, each a dict with ``token``,
+        ``score``, ``parent`` (index of the hypothesis it extends among the
+        previous step's alive ones; 0 at the first step), ``status``
+        (``"alive"``, ``"finished"`` or ``"pruned"``) and ``best`` (True on
+        the best hypothesis's path).
+    """
+    beam_size, max_len = check_int("beam_size", beam_size), check_int("max_len", max_len)
+    alive = [((), 0.0)]  # (tokens, score), best first
+    finished, steps = [], []
+    for _ in range(max_len):
+        candidates = []
+        for b, (tokens, score) in enumerate(alive):
+            logp = torch.as_tensor(next_log_probs(tokens), dtype=torch.float64)
+            candidates += [(score + float(lp), b, v) for v, lp in enumerate(logp.tolist()) if lp > -math.inf]
+        candidates.sort(key=lambda c: -c[0])
+        top = candidates[: 2 * beam_size]
+        step, new_alive = [], []
+        for rank, (score, b, v) in enumerate(top):
+            tokens = alive[b][0] + (v,)
+            if v == eos:
+                status = "finished" if rank < beam_size else "pruned"
+                if status == "finished":
+                    finished.append((tokens, score))
+            elif len(new_alive) < beam_size:
+                status = "alive"
+                new_alive.append((tokens, score))
+            else:
+                status = "pruned"
+            step.append(dict(token=v, score=score, parent=b, status=status, tokens=tokens, best=False))
+        steps.append(step)
+        alive = new_alive
+        finished = sorted(finished, key=lambda h: -h[1])[:beam_size]
+        if not alive:
+            break
+    best = max(finished + alive, key=lambda h: h[1])
+    for step in steps:
+        for c in step:
+            c["best"] = c["status"] != "pruned" and best[0][: len(c["tokens"])] == c["tokens"]
+            del c["tokens"]
+    return best, steps

@@ -1,124 +1,53 @@
-"""Training helpers: seeding, device choice, one training loop, language-model batches.
+"""The one training loop of the course, :func:`fit`, and the :class:`History` it returns.
 
-- :func:`seed_everything` and :func:`select_device`.
-- :func:`fit`, the one training loop of the course: gradient clipping by
-  global norm, mixed precision on CUDA, validation, a plain-text progress
-  line, atomic checkpoints that resume *exactly*, and stateful truncated
-  BPTT for language models.
-- :func:`batchify_stream` and :func:`tbptt_chunks` turn one long token
-  stream into the consecutive chunks stateful truncated BPTT trains on;
-  :func:`stream_cross_entropy` scores a language model on such streams.
-- :class:`LengthBuckets`: minibatches of variable-length sequences of
-  similar lengths, so that little of each batch is padding.
+:func:`fit` trains any model of the course: gradient clipping by global
+norm, mixed precision on CUDA, validation, a plain-text progress line,
+atomic checkpoints that resume *exactly* (:mod:`rnncourse.torch.checkpoint`),
+and stateful truncated BPTT for language models.
 
 The loss is always a function ``loss_fn(model, batch) -> loss`` that the
 caller writes, so one loop serves every model: the batch can hold lengths,
 masks or anything else, and the function knows what to do with it. In
 truncated-BPTT mode it also takes and returns the recurrent state:
 ``loss_fn(model, batch, state) -> (loss, state)``.
+
+This module was once the home of every training helper; those now live by
+subject, and their old names here keep working:
+:func:`~rnncourse.torch.runtime.seed_everything`,
+:func:`~rnncourse.torch.runtime.select_device` and
+:func:`~rnncourse.torch.runtime.to_device` in :mod:`rnncourse.torch.runtime`;
+:func:`~rnncourse.torch.data.batchify_stream`,
+:func:`~rnncourse.torch.data.tbptt_chunks`,
+:func:`~rnncourse.torch.data.stream_cross_entropy` and
+:class:`~rnncourse.torch.data.LengthBuckets` in :mod:`rnncourse.torch.data`.
 """
 
 import dataclasses
 import math
 import os
-import random
 import sys
-import tempfile
 import time
 import warnings
 
-import numpy as np
 import torch
 
+from ..validation import check_int
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import LengthBuckets, batchify_stream, stream_cross_entropy, tbptt_chunks
+from .runtime import seed_everything, select_device, to_device
+
 __all__ = [
+    "History",
+    "fit",
+    # re-exported from rnncourse.torch.runtime and rnncourse.torch.data, their homes
     "seed_everything",
     "select_device",
     "to_device",
-    "History",
-    "fit",
     "batchify_stream",
     "tbptt_chunks",
     "stream_cross_entropy",
     "LengthBuckets",
 ]
-
-_CHECKPOINT_FORMAT = "rnncourse.torch.fit checkpoint v1"
-
-
-# --- reproducibility and devices -------------------------------------------------------
-
-
-def seed_everything(seed):
-    """Seed Python's ``random``, NumPy's global RNG and PyTorch's (CPU and every GPU).
-
-    Two runs that call ``seed_everything(s)`` first and then do the same
-    things get the same initial weights, shuffles, dropout masks and
-    samples. (On a GPU some kernels are not deterministic even then; see
-    ``torch.use_deterministic_algorithms``.)
-
-    Parameters
-    ----------
-    seed : int in ``[0, 2**32)``.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed is {seed!r}; expected an integer in [0, 2**32)")
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-    torch.cuda.manual_seed_all(seed)  # explicit; a no-op without CUDA
-
-
-def select_device(prefer=None):
-    """The device to train on: ``cuda`` when PyTorch sees a GPU, else ``cpu``.
-
-    Parameters
-    ----------
-    prefer : None, or a device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a
-        ``torch.device``) to use instead of the automatic choice.
-
-    Returns
-    -------
-    torch.device
-
-    Raises
-    ------
-    ValueError
-        If ``prefer`` asks for CUDA and there is none (rather than silently
-        training on the CPU).
-    """
-    if prefer is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(prefer)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"prefer is {prefer!r}; expected None, 'cpu', 'cuda' or 'cuda:<index>'") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"prefer is {prefer!r}, but torch.cuda.is_available() is False "
-            f"(this PyTorch is {torch.__version__}); use select_device() or 'cpu'"
-        )
-    return device
-
-
-def to_device(batch, device):
-    """``batch`` with every tensor in it moved to ``device``.
-
-    Tuples, lists and dicts are walked recursively; other values are
-    returned as they are. Copies to a GPU from pinned memory do not block.
-    """
-    if isinstance(batch, torch.Tensor):
-        # Non-blocking only towards a GPU: a non-blocking copy *to* the CPU
-        # could be read before it has arrived.
-        return batch.to(device, non_blocking=torch.device(device).type == "cuda")
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(to_device(b, device) for b in batch)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    return batch
-
-
-# --- the training loop -------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -159,7 +88,7 @@ def fit(model, train_batches, loss_fn, *, optimizer, epochs=None, steps=None, de
 
     **Stateful truncated BPTT** (``tbptt=True``, for language models): the
     batches are consecutive chunks of the same N streams (see
-    :func:`tbptt_chunks`), ``loss_fn(model, batch, state) -> (loss, state)``,
+    :func:`~rnncourse.torch.data.tbptt_chunks`), ``loss_fn(model, batch, state) -> (loss, state)``,
     and the state a chunk ends with is the state the next chunk starts
     from, *detached*: state carried, gradient cut. Each backward pass then
     spans one chunk while the model still sees the whole history. The state
@@ -169,11 +98,12 @@ def fit(model, train_batches, loss_fn, *, optimizer, epochs=None, steps=None, de
     gradient scaler, epoch and step counts, history, and the states of the
     Python, NumPy and PyTorch RNGs. They are written to a temporary file and
     then renamed over the old one, so a crash while saving never loses the
-    previous checkpoint. With ``resume=True`` training continues from the
-    checkpoint *exactly*: a run stopped after k epochs and resumed ends with
-    the same parameters and losses as one that never stopped, provided the
-    batches come from the global RNGs (a list, or a ``DataLoader`` shuffling
-    without its own ``generator``). With ``steps``, the last epoch may end
+    previous checkpoint (:mod:`rnncourse.torch.checkpoint`). With
+    ``resume=True`` training continues from the checkpoint *exactly*: a run
+    stopped after k epochs and resumed ends with the same parameters and
+    losses as one that never stopped, provided the batches come from the
+    global RNGs (a list, or a ``DataLoader`` shuffling without its own
+    ``generator``). With ``steps``, the last epoch may end
     part-way; resuming with a larger ``steps`` starts a new epoch there.
 
     Parameters
@@ -187,7 +117,7 @@ def fit(model, train_batches, loss_fn, *, optimizer, epochs=None, steps=None, de
     optimizer : a ``torch.optim`` optimizer over ``model``'s parameters.
     epochs : int >= 1, passes over ``train_batches``; or
     steps : int >= 1, optimizer steps (exactly one of the two).
-    device : where to train; default :func:`select_device`.
+    device : where to train; default :func:`~rnncourse.torch.runtime.select_device`.
     clip_grad_norm : float > 0, optional; scales the gradients so their
         global L2 norm is at most this (``torch.nn.utils.clip_grad_norm_``).
     amp : False, True, ``"bf16"`` or ``"fp16"``. Autocast on CUDA: True
@@ -225,88 +155,126 @@ def fit(model, train_batches, loss_fn, *, optimizer, epochs=None, steps=None, de
         If the training loss becomes NaN or infinite (checked once per
         epoch; that epoch is not checkpointed).
     """
+    _check_budget(epochs, steps)
+    _check_clip_and_progress(clip_grad_norm, progress)
+    device = select_device(device)
+    loop = _Loop(model, loss_fn, optimizer, device, _amp_dtype(amp, device), clip_grad_norm, tbptt)
+    model.to(device)
+    history = _starting_history(checkpoint_path, resume, loop)
+    every = 1 if progress is True else int(progress)
+    report = _Progress(epochs=epochs, steps=steps, every=every, stream=sys.stdout if every else None)
+    was_training = model.training
+
+    def done():
+        return history.epochs >= epochs if epochs is not None else history.steps >= steps
+
+    while not done():
+        loop.train_epoch(train_batches, history, report, max_steps=steps)
+        loop.evaluate(valid_batches, eval_fn, history)
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, model, optimizer, loop.scaler, history)
+        report.end_of_epoch(history, last=done())
+    model.train(was_training)
+    return history
+
+
+def _check_budget(epochs, steps):
     if (epochs is None) == (steps is None):
         raise ValueError(f"epochs={epochs!r}, steps={steps!r}; expected exactly one of them")
     for name, value in (("epochs", epochs), ("steps", steps)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} is {value!r}; expected an integer >= 1")
+        if value is not None:
+            check_int(name, value)
+
+
+def _check_clip_and_progress(clip_grad_norm, progress):
     if clip_grad_norm is not None and not (
         isinstance(clip_grad_norm, (int, float)) and math.isfinite(clip_grad_norm) and clip_grad_norm > 0
     ):
         raise ValueError(f"clip_grad_norm is {clip_grad_norm!r}; expected None or a finite number > 0")
     if not isinstance(progress, (bool, int)) or progress < 0:
         raise ValueError(f"progress is {progress!r}; expected True, False or an integer n >= 1")
-    device = select_device(device)
-    amp_dtype = _amp_dtype(amp, device)
-    scaler = _grad_scaler() if amp_dtype == torch.float16 else None
-    model.to(device)
 
-    history = History()
-    if checkpoint_path is not None:
-        checkpoint_path = os.fspath(checkpoint_path)
-        if os.path.exists(checkpoint_path):
-            if not resume:
-                raise FileExistsError(
-                    f"checkpoint_path {checkpoint_path!r} exists; pass resume=True to continue from it, "
-                    "or remove it (or choose another path) to start afresh"
-                )
-            history = _load_checkpoint(checkpoint_path, model, optimizer, scaler)
-    elif resume:
-        raise ValueError("resume=True needs a checkpoint_path")
 
-    every = 1 if progress is True else int(progress)
-    report = _Progress(epochs=epochs, steps=steps, every=every, stream=sys.stdout if every else None)
-    was_training = model.training
+def _starting_history(checkpoint_path, resume, loop):
+    """A new History, or the one of the checkpoint to resume (whose state is loaded into the loop's objects)."""
+    if checkpoint_path is None:
+        if resume:
+            raise ValueError("resume=True needs a checkpoint_path")
+        return History()
+    checkpoint_path = os.fspath(checkpoint_path)
+    if not os.path.exists(checkpoint_path):
+        return History()
+    if not resume:
+        raise FileExistsError(
+            f"checkpoint_path {checkpoint_path!r} exists; pass resume=True to continue from it, "
+            "or remove it (or choose another path) to start afresh"
+        )
+    return History(**load_checkpoint(checkpoint_path, loop.model, loop.optimizer, loop.scaler))
 
-    def autocast():
-        return torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
 
-    def done():
-        return history.epochs >= epochs if epochs is not None else history.steps >= steps
+class _Loop:
+    """What one training run does at each step and after each epoch, with its settings in one place."""
 
-    while not done():
-        model.train()
+    def __init__(self, model, loss_fn, optimizer, device, amp_dtype, clip_grad_norm, tbptt):
+        self.model, self.loss_fn, self.optimizer, self.device = model, loss_fn, optimizer, device
+        self.amp_dtype, self.clip_grad_norm, self.tbptt = amp_dtype, clip_grad_norm, tbptt
+        # fp16 needs its gradients scaled so that small ones do not underflow; bf16 does not.
+        self.scaler = _grad_scaler() if amp_dtype == torch.float16 else None
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def step(self, batch, state):
+        """One optimizer step on ``batch``: returns the loss, the state for the next chunk and the norm."""
+        with self.autocast():
+            loss, state = _call_loss(self.loss_fn, self.model, to_device(batch, self.device), state, self.tbptt)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        norm = None
+        if self.clip_grad_norm is not None:
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if self.tbptt:
+            state = _detach(state)  # state carried, gradient cut
+        return loss, state, norm
+
+    def train_epoch(self, train_batches, history, report, max_steps=None):
+        """One pass over ``train_batches`` (or fewer, once ``max_steps`` steps are done in all)."""
+        self.model.train()
         losses, norms, state = [], [], None
         for batch in train_batches:
-            batch = to_device(batch, device)
-            with autocast():
-                loss, state = _call_loss(loss_fn, model, batch, state, tbptt)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-            else:
-                loss.backward()
-            if clip_grad_norm is not None:
-                if scaler is not None:
-                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm))
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            if tbptt:
-                state = _detach(state)  # state carried, gradient cut
+            loss, state, norm = self.step(batch, state)
             # Kept as tensors, not .item(): a host-device sync per step would
             # stall the GPU; they come to the host once per epoch.
             losses.append(loss.detach().float())
+            if norm is not None:
+                norms.append(norm)
             history.steps += 1
             report.during_epoch(history, loss)
-            if steps is not None and history.steps >= steps:
+            if max_steps is not None and history.steps >= max_steps:
                 break
         _record_epoch(history, losses, norms)
-        if valid_batches is not None or eval_fn is not None:
-            model.eval()
-            with torch.no_grad(), autocast():
-                if valid_batches is not None:
-                    history.valid_loss.append(_mean_loss(loss_fn, model, valid_batches, device, tbptt))
-                if eval_fn is not None:
-                    history.metrics.append(_metrics(eval_fn(model)))
-        if checkpoint_path is not None:
-            _save_checkpoint(checkpoint_path, model, optimizer, scaler, history)
-        report.end_of_epoch(history, last=done())
-    model.train(was_training)
-    return history
+
+    def evaluate(self, valid_batches, eval_fn, history):
+        """The validation loss and ``eval_fn``'s metrics after an epoch, in eval mode without gradients."""
+        if valid_batches is None and eval_fn is None:
+            return
+        self.model.eval()
+        with torch.no_grad(), self.autocast():
+            if valid_batches is not None:
+                history.valid_loss.append(
+                    _mean_loss(self.loss_fn, self.model, valid_batches, self.device, self.tbptt))
+            if eval_fn is not None:
+                history.metrics.append(_metrics(eval_fn(self.model)))
 
 
 def _record_epoch(history, losses, norms):
@@ -437,270 +405,3 @@ class _Progress:
         line = "  ".join(parts)
         self.stream.write(("\r" + line.ljust(self.width) if self.live else line) + "\n")
         self.stream.flush()
-
-
-# --- checkpoints ---------------------------------------------------------------------------
-
-
-def _rng_state():
-    _, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        # As tensors and plain numbers, so torch.load(weights_only=True) can read them.
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_state(state):
-    random.setstate(state["python"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        for i, s in enumerate(state["cuda"][: torch.cuda.device_count()]):
-            torch.cuda.set_rng_state(s, i)
-
-
-def _save_checkpoint(path, model, optimizer, scaler, history):
-    checkpoint = {
-        "format": _CHECKPOINT_FORMAT,
-        "model_class": _qualname(model),
-        "model": model.state_dict(),
-        "optimizer_class": _qualname(optimizer),
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "history": dataclasses.asdict(history),
-        "rng": _rng_state(),
-    }
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # Write a temporary file in the same directory, then rename it over the
-    # old checkpoint: os.replace is atomic, so the file at `path` is always
-    # either the previous checkpoint or the new one, never half of one.
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _qualname(obj):
-    return f"{type(obj).__module__}.{type(obj).__qualname__}"
-
-
-def _load_checkpoint(path, model, optimizer, scaler):
-    """Check the whole checkpoint against model and optimizer, then load it; return its History."""
-    try:
-        # weights_only: a checkpoint from elsewhere cannot run code when loaded.
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path!r} could not be read as a checkpoint written by fit: {e}") from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != _CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path!r} is not a checkpoint written by fit (no {_CHECKPOINT_FORMAT!r} format tag)"
-        )
-    for what, saved, this in (("model", ckpt["model_class"], _qualname(model)),
-                              ("optimizer", ckpt["optimizer_class"], _qualname(optimizer))):
-        if saved != this:
-            raise ValueError(f"{path!r} holds a checkpoint of a {saved} {what}; this {what} is a {this}")
-
-    # Compare every key and shape first: load_state_dict would copy the
-    # matching tensors before complaining about the others.
-    saved, expected = ckpt["model"], model.state_dict()
-    problems = [f"missing {k}" for k in expected if k not in saved]
-    problems += [f"unexpected {k}" for k in saved if k not in expected]
-    problems += [
-        f"{k} has shape {tuple(saved[k].shape)}, expected {tuple(v.shape)}"
-        for k, v in expected.items() if k in saved and saved[k].shape != v.shape
-    ]
-    if problems:
-        raise ValueError(
-            f"{path!r} holds parameters of a different {type(model).__name__} "
-            f"(other sizes or layers): {'; '.join(problems[:4])}" + (" ..." if len(problems) > 4 else "")
-        )
-    saved_groups = [len(g["params"]) for g in ckpt["optimizer"]["param_groups"]]
-    groups = [len(g["params"]) for g in optimizer.param_groups]
-    if saved_groups != groups:
-        raise ValueError(
-            f"{path!r} holds an optimizer state for parameter groups of sizes {saved_groups}; "
-            f"this optimizer has {groups}"
-        )
-
-    model.load_state_dict(saved)
-    optimizer.load_state_dict(ckpt["optimizer"])  # moves its state to the parameters' device
-    if scaler is not None and ckpt["scaler"] is not None:
-        scaler.load_state_dict(ckpt["scaler"])
-    _set_rng_state(ckpt["rng"])
-    return History(**ckpt["history"])
-
-
-# --- language-model data ---------------------------------------------------------------------
-
-
-def batchify_stream(token_ids, batch_size):
-    """Cut one long token stream into ``batch_size`` parallel streams.
-
-    L: stream length, N: ``batch_size``, S = L // N steps per stream. Row n
-    is the contiguous stretch ``token_ids[n*S : (n+1)*S]``, so consecutive
-    columns are consecutive tokens, and the state at the end of one chunk of
-    columns is the right start for the next chunk. The last ``L - N*S``
-    tokens are dropped.
-
-    Parameters
-    ----------
-    token_ids : (L,) integers (tensor, NumPy array or list).
-    batch_size : N >= 1.
-
-    Returns
-    -------
-    (N, S) int64 tensor, a view of ``token_ids`` when it is an int64 tensor.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size is {batch_size!r}; expected an integer >= 1")
-    ids = torch.as_tensor(token_ids)
-    if ids.dim() != 1 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise ValueError(f"token_ids is {ids.dtype} of shape {tuple(ids.shape)}; expected (L,) integers")
-    steps = ids.shape[0] // batch_size
-    if steps < 2:
-        raise ValueError(
-            f"token_ids has length L = {ids.shape[0]}; expected L >= 2 * batch_size = {2 * batch_size} "
-            "(each stream needs an input and a next token)"
-        )
-    return ids[: batch_size * steps].to(torch.int64).view(batch_size, steps)
-
-
-def tbptt_chunks(data, k):
-    """Consecutive (input, target) chunks of ``k`` steps for stateful truncated BPTT.
-
-    N: streams, S: steps (``data`` is (N, S), from :func:`batchify_stream`).
-    Chunk j is ``x = data[:, jk : jk+k]`` and ``y = data[:, jk+1 : jk+k+1]``:
-    every target is the token after its input, and chunk j+1's inputs
-    continue where chunk j's stopped. The last chunk is shorter when
-    ``S - 1`` is not a multiple of k. Pass the result to
-    ``fit(..., tbptt=True)``, which carries the state across chunks.
-
-    Parameters
-    ----------
-    data : (N, S) integer tensor, S >= 2.
-    k : int >= 1, the truncation length (steps per chunk).
-
-    Returns
-    -------
-    list of ``(x, y)`` pairs of (N, k) views of ``data`` (a list, so it can
-    be iterated once per epoch).
-    """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k is {k!r}; expected an integer >= 1")
-    if not isinstance(data, torch.Tensor) or data.dim() != 2 or data.shape[1] < 2:
-        got = tuple(data.shape) if isinstance(data, torch.Tensor) else type(data).__name__
-        raise ValueError(f"data is {got}; expected an (N, S) tensor with S >= 2 (see batchify_stream)")
-    S = data.shape[1]
-    chunks = []
-    for start in range(0, S - 1, k):
-        stop = min(start + k, S - 1)  # the last target is data[:, S - 1]
-        chunks.append((data[:, start:stop], data[:, start + 1 : stop + 1]))
-    return chunks
-
-
-@torch.no_grad()
-def stream_cross_entropy(model, data, k, *, device=None):
-    """A language model's mean cross-entropy per predicted token over whole streams, in nats.
-
-    N: streams, S: steps, V: vocabulary size. ``data`` (N, S) is read in
-    the consecutive chunks of :func:`tbptt_chunks`, the state carried from
-    each chunk to the next, so every token is predicted from the whole
-    stream before it, as if each stream were read in one call; ``k`` only
-    bounds the memory used. The result is the total negative log-likelihood
-    of the ``N * (S - 1)`` predicted tokens divided by their number, so
-    chunks of different lengths are weighted by their tokens (a mean of
-    per-chunk means would not be). Divide by ``ln 2`` for bits per token.
-
-    Parameters
-    ----------
-    model : a language model called as ``model(x, state) -> (logits, state)``
-        with ``x`` (N, k) token indices, ``logits`` (N, k, V) and ``state``
-        None at the start (e.g. :class:`~rnncourse.torch.models.CharLanguageModel`).
-        It is run in eval mode and put back in the mode it came in.
-    data : (N, S) integer tensor, S >= 2 (see :func:`batchify_stream`).
-    k : int >= 1, steps per chunk.
-    device : where to compute; default the device of the model's parameters.
-
-    Returns
-    -------
-    float, nats per token.
-    """
-    chunks = tbptt_chunks(data, k)
-    if device is None:
-        device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        total, count, state = torch.zeros((), dtype=torch.float64, device=device), 0, None
-        for x, y in chunks:
-            logits, state = model(x.to(device), state)
-            total += torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]).double(), y.to(device).reshape(-1), reduction="sum"
-            )
-            count += y.numel()
-    finally:
-        model.train(was_training)
-    return total.item() / count
-
-
-class LengthBuckets:
-    """Minibatches of sequences of similar lengths, in a new random order at every pass.
-
-    B: number of sequences. The sequences are sorted by length and cut
-    into consecutive groups of ``batch_size``; each group becomes one batch,
-    ``collate(indices)``. A padded batch is as long as its longest sequence,
-    and a recurrent layer runs that many steps, so batching sequences of
-    similar lengths wastes little work on padding. Each iteration shuffles
-    the order of the batches with PyTorch's global random generator (so
-    :func:`seed_everything` makes it reproducible and :func:`fit` resumes it
-    exactly); the groups themselves stay fixed.
-
-    Parameters
-    ----------
-    lengths : (B,) integers, the length of each sequence.
-    batch_size : int >= 1.
-    collate : ``collate(indices) -> batch``, called with a (b,) int64
-        tensor of sequence indices (b <= ``batch_size``); it builds the
-        batch (pads, stacks, ...) that ``fit`` hands to the loss function.
-    shuffle : bool; False keeps the batches in order of length.
-
-    Examples
-    --------
-    >>> batches = LengthBuckets([5, 2, 9, 3], 2, lambda idx: idx.tolist(), shuffle=False)
-    >>> list(batches)
-    [[1, 3], [0, 2]]
-    """
-
-    def __init__(self, lengths, batch_size, collate, *, shuffle=True):
-        lengths = torch.as_tensor(lengths)
-        if lengths.dim() != 1 or lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-            raise ValueError(f"lengths is {lengths.dtype} of shape {tuple(lengths.shape)}; expected (B,) integers")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size is {batch_size!r}; expected an integer >= 1")
-        if not callable(collate):
-            raise ValueError(f"collate is {type(collate).__name__}; expected a function of a tensor of indices")
-        order = torch.sort(lengths.cpu(), stable=True).indices
-        self.groups = list(torch.split(order, batch_size))
-        self.collate, self.shuffle = collate, shuffle
-
-    def __len__(self):
-        return len(self.groups)
-
-    def __iter__(self):
-        order = torch.randperm(len(self.groups)).tolist() if self.shuffle else range(len(self.groups))
-        for g in order:
-            yield self.collate(self.groups[g])

@@ -9,7 +9,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The seven chapters of part one, in order. A chapter that exists as a file
+# The chapters, in order. A chapter that exists as a file
 # must be in _toc.yml; the others are planned and may not exist yet.
 CHAPTERS = [
     "book/01_sequence_modeling",
@@ -19,6 +19,8 @@ CHAPTERS = [
     "book/05_gru",
     "book/06_attention",
     "book/07_applications",
+    "book/08_linear_recurrences",
+    "book/09_state_space_models",
 ]
 
 # Book-wide pages: each one that exists must be in _toc.yml too.

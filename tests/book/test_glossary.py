@@ -25,6 +25,8 @@ CHAPTERS = {
     "Chapter 3,": "book/03_bptt.md",
     "Chapter 4,": "book/04_lstm.md",
     "Chapter 5,": "book/05_gru.md",
+    "08_linear_recurrences": "book/08_linear_recurrences.md",
+    "09_state_space_models": "book/09_state_space_models.md",
 }
 WINDOW = 80  # characters after the English term in which its Chinese must appear
 

@@ -23,7 +23,7 @@ CITATION = re.compile(
 )
 # Capitalised words before a year that are not authors: venues, products, months, sentence openers.
 NOT_AUTHORS = {
-    "ICML", "NIPS", "NeurIPS", "ICLR", "EMNLP", "CVPR", "ICASSP", "ISMIR", "NAACL", "Interspeech", "IJCNN",
+    "ICML", "NIPS", "NeurIPS", "ICLR", "COLM", "EMNLP", "CVPR", "ICASSP", "ISMIR", "NAACL", "Interspeech", "IJCNN",
     "MAPL", "The", "In", "Since", "From", "By", "Until", "Before", "After", "January", "February", "March", "April",
     "May", "June", "July", "August", "September", "October", "November", "December", "Python", "Proceedings",
 }

@@ -5,10 +5,10 @@ import pytest
 from booktools import BOOK_PAGES, CHAPTERS, ROOT, source_of, toc_files, toc_path
 
 
-def test_seven_chapters_are_planned():
+def test_nine_chapters_are_planned():
     names = [c.split("/")[-1] for c in CHAPTERS]
     assert names == ["01_sequence_modeling", "02_rnn", "03_bptt", "04_lstm", "05_gru",
-                     "06_attention", "07_applications"]
+                     "06_attention", "07_applications", "08_linear_recurrences", "09_state_space_models"]
 
 
 def test_every_toc_entry_has_a_file():

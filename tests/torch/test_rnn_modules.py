@@ -301,7 +301,7 @@ def test_a_missing_hidden_bias_is_caught(monkeypatch):
 
 def test_last_padded_step_as_final_state_is_caught(monkeypatch):
     # the classic packed-sequence bug: h_n taken at step T - 1 for every sequence
-    monkeypatch.setattr(_recurrence._Steps, "final", lambda self, flat, reverse: flat[-self.N :].clone())
+    monkeypatch.setattr(_recurrence.Steps, "final", lambda self, flat, reverse: flat[-self.N :].clone())
     _parity_fails("rnn", layout="packed unsorted")
 
 
@@ -315,7 +315,7 @@ def test_float32_products_on_the_cpu_run_in_onednn():
     # the fast path rests on a private operator of the pinned torch: if an
     # upgrade drops it, the fallback (torch.mm) is still right but about
     # 1.5x slower, and this test says why
-    assert _recurrence._ONEDNN_LINEAR is not None
+    assert _recurrence._LINEAR_POINTWISE is not None
     w = torch.randn(8, 4)
     assert _recurrence._on_onednn(w)
     assert not _recurrence._on_onednn(w.double())

@@ -204,7 +204,7 @@ def choose(mode, x, steps, hidden_size, proj_size):
     ----------
     mode : ``"LSTM"``, ``"GRU"`` (anything else: None).
     x : ``(S, D)`` the flat input of the first layer.
-    steps : the ``_Steps`` of the call (``T``, ``N``, ``packed``).
+    steps : the ``_recurrence.Steps`` of the call (``T``, ``N``, ``packed``).
     hidden_size, proj_size : of the module.
     """
     if mode not in ("LSTM", "GRU") or proj_size or steps.packed:

@@ -24,8 +24,8 @@ import contextlib
 import os
 
 import torch
-from torch.autograd.function import once_differentiable
 
+from .. import _recurrence
 from . import kernels
 
 __all__ = ["LSTMTritonLayer", "GRUTritonLayer", "cast_for_autocast"]
@@ -115,6 +115,7 @@ class LSTMTritonLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, T, reverse, plan):
         """The input projection, then the recurrence kernel; see the class docstring."""
+        inputs = (x, h0, c0, w_ih, w_hh, b_ih, b_hh)
         N, H = h0.shape
         gates = _affine(x, w_ih, None if b_ih is None else b_ih + b_hh)  # (S, 4H), becomes the gates
         w_hh = w_hh.contiguous()
@@ -124,17 +125,26 @@ class LSTMTritonLayer(torch.autograd.Function):
         c_all = torch.empty(T * N, H, dtype=torch.float32, device=x.device)
         _launch(kernels.lstm_forward_kernel, plan, (gates, w_hh, h0, out, c0, c_all), T, N, H, reverse, x.dtype)
         last = slice(0, N) if reverse else slice((T - 1) * N, T * N)
-        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, gates, c_all, out)
+        _recurrence.keep_for_backward(ctx, inputs, (h0, c0, w_hh, gates, c_all, out))
         ctx.T, ctx.reverse, ctx.plan, ctx.has_bias = T, reverse, plan, b_ih is not None
         return out, out[last].clone(), c_all[last].to(x.dtype, copy=True)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dout, dh_n, dc_n):
         """Backpropagation through time in the kernel, then the products that need no chain."""
-        x, h0, c0, w_ih, w_hh, gates, c_all, out = ctx.saved_tensors
+        inputs, (h0, c0, w_hh, gates, c_all, out) = _recurrence.kept(ctx)
+        x, w_ih = inputs[0], inputs[3]
         T, reverse, plan = ctx.T, ctx.reverse, ctx.plan
         N, H = h0.shape
+        if _recurrence.needs_composite_backward(dout, dh_n, dc_n):  # double backward, vmap: see _recurrence
+            steps = _recurrence.Steps((N,) * T)
+
+            def layer(x, h0, c0, *weights):
+                return _recurrence.composite_layer(_recurrence.lstm_step, x, (h0, c0), (*weights, None), steps,
+                                                   reverse)
+
+            grads = _recurrence.differentiable_backward(ctx, layer, inputs, (dout, dh_n, dc_n))
+            return (*grads, None, None, None)
         dh = _with_final(dout, dh_n, T, N, reverse)
         da = torch.empty_like(gates)
         dc = dc_n.float().clone(memory_format=torch.contiguous_format)  # in: dc_n; out: dc_0 (written)
@@ -162,6 +172,7 @@ class GRUTritonLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, T, reverse, plan):
         """The input projection, then the recurrence kernel; see the class docstring."""
+        inputs = (x, h0, w_ih, w_hh, b_ih, b_hh)
         N, H = h0.shape
         has_bias = b_ih is not None
         if has_bias:
@@ -178,17 +189,24 @@ class GRUTritonLayer(torch.autograd.Function):
         _launch(kernels.gru_forward_kernel, plan, (gates, h_side, w_hh, b_hn, h0, out), T, N, H, reverse, x.dtype,
                 HAS_BIAS=has_bias)
         last = slice(0, N) if reverse else slice((T - 1) * N, T * N)
-        ctx.save_for_backward(x, h0, w_ih, w_hh, gates, h_side, out)
+        _recurrence.keep_for_backward(ctx, inputs, (h0, w_hh, gates, h_side, out))
         ctx.T, ctx.reverse, ctx.plan, ctx.has_bias = T, reverse, plan, has_bias
         return out, out[last].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dout, dh_n):
         """Backpropagation through time in the kernel, then the products that need no chain."""
-        x, h0, w_ih, w_hh, gates, h_side, out = ctx.saved_tensors
+        inputs, (h0, w_hh, gates, h_side, out) = _recurrence.kept(ctx)
+        x, w_ih = inputs[0], inputs[2]
         T, reverse, plan = ctx.T, ctx.reverse, ctx.plan
         N, H = h0.shape
+        if _recurrence.needs_composite_backward(dout, dh_n):  # double backward, vmap: see _recurrence
+            steps = _recurrence.Steps((N,) * T)
+
+            def layer(x, h0, *weights):
+                return _recurrence.composite_layer(_recurrence.gru_step, x, (h0,), weights, steps, reverse)
+
+            return (*_recurrence.differentiable_backward(ctx, layer, inputs, (dout, dh_n)), None, None, None)
         dh = _with_final(dout, dh_n, T, N, reverse)
         dax = torch.empty_like(gates)  # x side: (da_r, da_z, da_n)
         dhn = torch.empty_like(out)  # h side of n: da_n * r
