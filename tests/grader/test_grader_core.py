@@ -410,6 +410,42 @@ def test_the_guides_export_commands_export_the_graded_rows(batch, tmp_path):
         assert {(r["assignment"], r["student_id"]) for r in exported} >= {("02_rnn", "honest"), ("02_rnn", "release")}, words
 
 
+def _set_answer(path, grade_id, edit):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+    cell["source"] = edit("".join(cell["source"]))
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return cell["source"]
+
+
+def test_check_solutions_passes_the_course_and_fails_loudly_on_a_wrong_solution_or_a_scoring_release(tmp_path):
+    """Fails if --check-solutions fails the course's own 02_rnn, or passes (exit 0) a source notebook whose model
+    answer a check fails (Wh transposed) or a released notebook that scores with an answer left in it."""
+    from rnncourse.grader.solutions_check import check_solutions
+
+    table, problems = check_solutions("02_rnn", workers=2, progress=False, log=lambda m: None)
+    assert problems == [] and sorted(r["student_id"] for r in table) == ["released", "solutions"], problems
+    solution = next(r for r in table if r["student_id"] == "solutions")
+    assert solution["score"] + solution["manual_pending"] == solution["max_score"] > 0
+    assert next(r for r in table if r["student_id"] == "released")["score"] == 0
+
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(SOLUTIONS / "02_rnn", course / "solutions" / "02_rnn")
+    shutil.copytree(EXERCISES / "02_rnn", course / "exercises" / "02_rnn")
+    model = _set_answer(course / "solutions" / "02_rnn" / "02_rnn.ipynb", "rnn_step_forward",
+                        lambda text: text.replace("prev_h @ Wh + b", "prev_h @ Wh.T + b"))
+    assert "Wh.T" in model
+    _set_answer(course / "exercises" / "02_rnn" / "02_rnn.ipynb", "rnn_step_forward", lambda text: model.replace("Wh.T", "Wh"))
+    done = _cli("grade", "02_rnn", "--check-solutions", "--course", course, "--workers", "2", "--no-progress")
+    failed = [line for line in done.stderr.splitlines() if "FAILED" in line]
+    assert done.returncode == 1 and len(failed) == 2, done.stderr
+    assert any("solutions/02_rnn/02_rnn.ipynb: the source notebook scores" in line for line in failed), failed
+    assert any("exercises/02_rnn/02_rnn.ipynb: the released notebook scores" in line for line in failed), failed
+    assert sorted(p.name for p in course.iterdir()) == ["exercises", "nbgrader_config.py", "solutions"]  # wrote nothing
+
+
 # --- the command ------------------------------------------------------------------------
 
 
