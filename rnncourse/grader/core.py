@@ -355,7 +355,8 @@ def _record(book, out, assignment, job, result):
     given, pending, note = book.record(job, result)
     row = rows.make_row(result, given, pending, note)
     try:
-        feedback.write(out, assignment, job.notebook, result, row)
+        hand = book.hand_grades(job, result) if given else {}
+        feedback.write(out, assignment, job.notebook, result, row, hand=hand)
     except Exception as err:  # noqa: BLE001 - e.g. a full disk: this row says so, the batch goes on
         row = rows.make_row(result, given, pending, "; ".join(filter(None, [note, f"no feedback page ({type(err).__name__}: {err})"])))
     return row

@@ -215,5 +215,36 @@ class Recorder:
         gb.db.commit()
         return given, pending
 
+    def hand_grades(self, job, result):
+        """``{grade_id: (points given by hand, the grader's comment)}`` for the written answers of ``result``.
+
+        Only answers a person has graded (a manual score) are in it; the
+        comment is formgrader's, "" when none. For the feedback page: a
+        database error gives ``{}`` (the page then says the answers await
+        grading), never a failure.
+        """
+        from nbgrader.api import MissingEntry
+
+        gb, name, hand = self.gb, self.assignment.name, {}
+        try:
+            for cell in result["cells"]:
+                if cell["auto"]:
+                    continue
+                try:
+                    grade = gb.find_grade(cell["grade_id"], result["notebook"], name, job.student)
+                except MissingEntry:
+                    continue
+                if grade.manual_score is None:
+                    continue
+                try:
+                    comment = gb.find_comment(cell["grade_id"], result["notebook"], name, job.student).manual_comment
+                except MissingEntry:  # a graded cell that is no solution cell has no comment
+                    comment = None
+                hand[cell["grade_id"]] = (float(grade.manual_score), comment or "")
+        except Exception:  # noqa: BLE001 - the page without hand grades rather than no page
+            gb.db.rollback()
+            return {}
+        return hand
+
     def close(self):
         self.gb.close()

@@ -361,6 +361,35 @@ def test_manual_scores_given_in_the_gradebook_count_and_are_no_longer_pending(ba
         assert gb.find_grade("q_gradcheck", "02_rnn", "02_rnn", "honest").manual_score == 1.5
 
 
+def test_the_feedback_page_shows_the_points_and_comment_given_by_hand(batch, tmp_path, monkeypatch):
+    """Fails if the page says only "graded by hand" for an answer a person graded, loses the grader's comment,
+    shows it unescaped, or claims points for an answer still waiting."""
+    from nbgrader.api import Comment, Gradebook, MissingEntry
+
+    from rnncourse.grader.source import load_assignment
+
+    subs, out, db = _copy_batch(batch, tmp_path)
+    with Gradebook(db, course_id="rnncourse") as gb:
+        gb.find_grade("q_gradcheck", "02_rnn", "02_rnn", "honest").manual_score = 1.5
+        try:
+            comment = gb.find_comment("q_gradcheck", "02_rnn", "02_rnn", "honest")
+        except MissingEntry:  # as formgrader would make it
+            cell = gb.find_solution_cell("q_gradcheck", "02_rnn", "02_rnn")
+            comment = Comment(cell_id=cell.id, notebook=gb.find_submission_notebook("02_rnn", "02_rnn", "honest"))
+            gb.db.add(comment)
+        comment.manual_comment = "Right, but <b>why</b> does the error grow with h?"
+        gb.db.commit()
+    monkeypatch.setattr(core, "package_digest", lambda: FIXED_DIGEST)
+    core.grade("02_rnn", subs, out, db=db, secret_file=batch["secret"], workers=2, progress=False, log=lambda m: None)
+    page = (out / "feedback" / "honest" / "02_rnn.html").read_text(encoding="utf-8")
+    assert "q_gradcheck: 1.5 / 2, graded by hand." in page, page
+    assert "Right, but &lt;b&gt;why&lt;/b&gt; does the error grow with h?" in page and "<b>why</b>" not in page
+    written = [c for c in load_assignment(ROOT, "02_rnn").notebooks[0].graded if not c.auto and c.grade_id != "q_gradcheck"]
+    assert written and all(f"{c.grade_id} ({c.points:g} points): to be graded by hand." in page for c in written), page
+    other = (out / "feedback" / "release" / "02_rnn.html").read_text(encoding="utf-8")
+    assert "graded by hand." not in other.replace("to be graded by hand.", "")  # nobody graded release's answers
+
+
 def test_student_option_grades_those_students_again_and_leaves_every_other_row_byte_identical(batch, tmp_path, monkeypatch):
     """Fails if --student rewrites grades.csv with its rows alone, changes another line, or grades anyone else."""
     from rnncourse.grader import GradeError
