@@ -68,6 +68,7 @@ def _download(course, name, marker):
     (archive / name).write_text(json.dumps(nb), encoding="utf-8")
 
 
+@pytest.mark.slow  # three runs of nbgrader
 def test_the_guides_zip_collect_keeps_the_time_to_the_second_and_collects_a_resubmission(tmp_path):
     """Fails if the guide's configuration loses the seconds (nbgrader's own collector: 14:38:12 becomes 02:00 of
     the next day), or if its commands do not collect a resubmission (the newest file)."""

@@ -447,6 +447,7 @@ def _set_answer(path, grade_id, edit):
     return cell["source"]
 
 
+@pytest.mark.slow  # two gradings in the sandbox (about a minute)
 def test_check_solutions_passes_the_course_and_fails_loudly_on_a_wrong_solution_or_a_scoring_release(tmp_path):
     """Fails if --check-solutions fails the course's own 02_rnn, or passes (exit 0) a source notebook whose model
     answer a check fails (Wh transposed) or a released notebook that scores with an answer left in it."""
