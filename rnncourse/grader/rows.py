@@ -1,7 +1,7 @@
 """The row of grades.csv: built here, from one result, and written here.
 
-A row is a dict with the keys of :data:`rnncourse.grader.COLUMNS`. Its text
-fields are bounded (:data:`LIMITS`) and hold no control characters, so that a
+A row is a dict with the keys of ``rnncourse.grader.COLUMNS``. Its text
+fields are bounded (``LIMITS``) and hold no control characters, so that a
 row reads the same in a terminal, a spreadsheet and a log. When the CSV is
 written, a text field that a spreadsheet would take for a formula (it starts
 with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading

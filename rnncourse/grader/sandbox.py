@@ -466,7 +466,7 @@ class Stop(Exception):
 
     ``timeout`` (the deadline passed), ``memory`` (the memory cgroup killed a
     process), ``output limit`` (more than ``max_output`` bytes on stdout and
-    stderr, or more than :data:`MAX_RESULTS` of replies), ``crashed`` (the
+    stderr, or more than ``MAX_RESULTS`` of replies), ``crashed`` (the
     process ended, or closed its channel), ``malformed results`` (a frame
     that is not the reply due: ``detail`` says how), ``error`` (the batch was
     interrupted: ``detail`` is ``"stopped"``; or the sandbox could not start).
@@ -483,7 +483,7 @@ class Process:
     With ``channels``, it is the runner: :meth:`send` writes a command and
     :meth:`receive` waits for the reply due, checked by
     :func:`rnncourse.grader.wire.check_reply`. Each call takes a deadline (a
-    :func:`time.monotonic` time, the grader's clock) and raises :class:`Stop`
+    ``time.monotonic()`` time, the grader's clock) and raises :class:`Stop`
     when it passes, when the process ends, when an output cap is passed or
     when a frame is not the reply due; the process is then killed.
     :meth:`close` always kills it and removes its cgroups.
