@@ -252,6 +252,7 @@ def grade(
     progress=None,
     isolate=True,
     autograded=None,
+    students=None,
     log=None,
 ):
     """Grade every submission of ``assignment`` in ``submissions``; return the rows of grades.csv.
@@ -264,7 +265,11 @@ def grade(
     ``max_output`` in bytes, times in seconds. ``progress``: None shows a
     bar when stderr is a terminal. ``autograded``: a folder (e.g.
     <course>/autograded) to receive nbgrader's autograded notebooks, for
-    formgrader (default: none). ``log(message)`` gets warnings (default:
+    formgrader (default: none). ``students``: student ids (as in
+    grades.csv) to grade again, alone: their rows of an existing
+    ``out/grades.csv`` are replaced and every other line stays as it was
+    (:func:`~rnncourse.grader.rows.update_csv`); an id with no folder in
+    ``submissions`` is an instructor error. ``log(message)`` gets warnings (default:
     stderr). Raises :class:`~rnncourse.grader.core.GradeError` (or :class:`~rnncourse.grader.source.CourseError`) for
     instructor errors only.
     """
@@ -293,6 +298,8 @@ def grade(
     )
     book = gradebook.Recorder(db_url, the_assignment)  # fails early on a bad URL
     jobs = find_jobs(submissions, the_assignment, skip=[out], log=log)
+    if students is not None:
+        jobs = _jobs_of_students(jobs, students, submissions)
     digest = package_digest()
     results = {}
     try:
@@ -323,8 +330,21 @@ def grade(
     finally:
         book.close()
     table = [results[k] for k in sorted(results)]
+    if students is not None:
+        return rows.update_csv(out / "grades.csv", table, set(students))
     rows.write_csv(out / "grades.csv", table)
     return table
+
+
+def _jobs_of_students(jobs, students, submissions):
+    """The jobs of ``students`` only; a :class:`GradeError` naming every id that has no folder."""
+    students = list(dict.fromkeys(students))
+    found = {job.student for job in jobs}
+    unknown = [s for s in students if s not in found]
+    if not students or unknown:
+        names = ", ".join(ascii(s) for s in unknown) or "none given"
+        raise GradeError(f"no submission of {names} in {submissions} (ids as in grades.csv's student_id)")
+    return [job for job in jobs if job.student in set(students)]
 
 
 def _record(book, out, assignment, job, result):
@@ -334,7 +354,8 @@ def _record(book, out, assignment, job, result):
     given, pending, note = book.record(job, result)
     row = rows.make_row(result, given, pending, note)
     try:
-        feedback.write(out, assignment, job.notebook, result, row)
+        hand = book.hand_grades(job, result) if given else {}
+        feedback.write(out, assignment, job.notebook, result, row, hand=hand)
     except Exception as err:  # noqa: BLE001 - e.g. a full disk: this row says so, the batch goes on
         row = rows.make_row(result, given, pending, "; ".join(filter(None, [note, f"no feedback page ({type(err).__name__}: {err})"])))
     return row
