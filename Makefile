@@ -56,15 +56,17 @@ bench-grade: setup
 bench-scan: setup
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/scan_crossover.py $(ARGS)
 
-# Regenerate the student versions in exercises/ from the nbgrader sources in solutions/.
+# Regenerate the student versions in exercises/ from the nbgrader sources in solutions/. A notebook
+# changed since it was generated (a learner's answers) is skipped, and named; FORCE=1 overwrites it.
 exercises: setup
-	$(BIN)/python scripts/generate_exercises.py
+	$(BIN)/python scripts/generate_exercises.py $(if $(FORCE),--force)
 
 # JupyterLab on the exercises. Its "Python 3" kernel is the course's environment: a kernel
 # whose command is "python" runs the Python of the Jupyter that starts it, here .venv/bin/python.
 # nbgrader's Validate button is in each notebook's toolbar. (tests/browser/test_lab.py drives this.)
+# No instructor panels (Formgrader, Create Assignment) and no pop-ups: see scripts/lab.sh.
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.root_dir=exercises $(if $(filter 0,$(shell id -u)),--allow-root)
+	bash scripts/lab.sh
 
 freeze:
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt.new

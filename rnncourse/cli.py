@@ -1,7 +1,10 @@
 """The ``rnncourse`` command (also ``python -m rnncourse``).
 
 ``rnncourse grade ASSIGNMENT SUBMISSIONS [--out DIR] [--workers N] ...`` grades
-a class: see :func:`rnncourse.grader.core.grade`. Exit status 0 when the batch
+a class: see :func:`rnncourse.grader.core.grade`; ``rnncourse grade ASSIGNMENT
+--check-solutions`` is a dry run on the course's own notebooks (exit 1 unless
+the solutions score full marks and the released notebooks zero: see
+:mod:`rnncourse.grader.solutions_check`). Exit status 0 when the batch
 completed, whatever the submissions did; 2 for an instructor error (an
 unknown assignment, a missing folder, a gradebook that cannot be opened),
 with a message; 130 when interrupted.
@@ -42,7 +45,7 @@ def _parser():
         ),
     )
     g.add_argument("assignment", help="the assignment, e.g. 02_rnn")
-    g.add_argument("submissions", help="the folder of submissions: SUBMISSIONS/<student>/...")
+    g.add_argument("submissions", nargs="?", help="the folder of submissions: SUBMISSIONS/<student>/... (not with --check-solutions)")
     g.add_argument("--out", metavar="DIR", help="where to write grades.csv and feedback (default: graded/ASSIGNMENT)")
     g.add_argument("--workers", type=_positive(int), metavar="N", help="submissions graded at once (default: the CPU count)")
     g.add_argument(
@@ -70,14 +73,63 @@ def _parser():
         "--autograded", metavar="DIR",
         help="also write nbgrader's autograded notebooks to DIR/<student>/ASSIGNMENT/ (e.g. COURSE/autograded), for formgrader",
     )
+    g.add_argument(
+        "--student", dest="students", nargs="+", action="extend", metavar="ID",
+        help="grade only these students again (ids as in grades.csv): their rows of DIR/grades.csv are replaced, "
+        "every other row stays as it was",
+    )
+    g.add_argument(
+        "--check-solutions", action="store_true",
+        help="a dry run instead: grade the assignment's source notebooks (answers in place) and its released "
+        "notebooks in the sandbox, with a throw-away gradebook; exit 1 unless they score full marks and zero",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when stderr is not a terminal)")
     return parser
+
+
+def _check_solutions(args):
+    from rnncourse.grader.core import GradeError
+    from rnncourse.grader.solutions_check import check_solutions
+    from rnncourse.grader.source import CourseError
+
+    try:
+        table, problems = check_solutions(
+            args.assignment, course=args.course, workers=args.workers, cell_timeout=args.cell_timeout,
+            timeout=args.timeout, memory=args.memory, max_output=args.max_output, max_processes=args.max_processes,
+            max_notebook_mb=args.max_notebook_mb, progress=False if args.no_progress else None,
+        )
+    except (GradeError, CourseError) as err:
+        print(f"rnncourse grade: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnncourse grade: interrupted", file=sys.stderr)
+        return 130
+    for row in table:
+        print(f"rnncourse grade --check-solutions: {row['student_id']} {row['notebook']}: {row['score']} of "
+              f"{row['max_score']} ({row['manual_pending']} to grade by hand), {row['status']}", file=sys.stderr)
+    for problem in problems:
+        print(f"rnncourse grade --check-solutions: FAILED: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"rnncourse grade --check-solutions: {args.assignment}: the solutions get full marks, the released "
+          "notebooks zero", file=sys.stderr)
+    return 0
 
 
 def _grade(args):
     from rnncourse.grader.core import GradeError, grade
     from rnncourse.grader.source import CourseError
 
+    if args.check_solutions:
+        if args.submissions is not None or args.students or args.out or args.db or args.autograded:
+            print("rnncourse grade: error: --check-solutions takes the assignment alone (and limits): it grades the "
+                  "course's own notebooks and writes nothing", file=sys.stderr)
+            return 2
+        return _check_solutions(args)
+    if args.submissions is None:
+        print("rnncourse grade: error: the submissions folder is missing: rnncourse grade ASSIGNMENT SUBMISSIONS",
+              file=sys.stderr)
+        return 2
     out = args.out or os.path.join("graded", args.assignment)
     start = time.monotonic()
     try:
@@ -97,6 +149,7 @@ def _grade(args):
             max_notebook_mb=args.max_notebook_mb,
             progress=False if args.no_progress else None,
             autograded=args.autograded,
+            students=args.students,
             scheduler=args.scheduler,
         )
     except (GradeError, CourseError) as err:
@@ -109,6 +162,8 @@ def _grade(args):
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no submission found"
+    if args.students:
+        summary += f" (graded again: {', '.join(dict.fromkeys(args.students))})"
     print(
         f"rnncourse grade: {len(rows)} notebook(s) of {args.assignment}: {summary}; "
         f"{time.monotonic() - start:.1f} s; {os.path.join(out, 'grades.csv')}",

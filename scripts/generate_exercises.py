@@ -3,6 +3,7 @@
     .venv/bin/python scripts/generate_exercises.py            # every assignment
     .venv/bin/python scripts/generate_exercises.py 02_rnn     # one assignment
     .venv/bin/python scripts/generate_exercises.py --check    # exit 1 if exercises/ is stale
+    .venv/bin/python scripts/generate_exercises.py --force    # overwrite changed notebooks too (maintainers)
 
 An assignment is a folder ``solutions/<assignment>/`` holding its source
 notebook(s). For each, nbgrader's ``generate_assignment`` (its Python API,
@@ -12,9 +13,16 @@ result replaces ``exercises/<assignment>/``. Nothing is written to a gradebook
 database: generating the student version needs none, and a database in the
 repository would only go stale. The generated notebooks are checked to hold
 no ``BEGIN SOLUTION``, ``BEGIN HIDDEN TESTS`` or ``BEGIN MARK SCHEME`` marker.
+
+A learner's work is never overwritten: ``exercises/.generated.json`` records
+the sha256 of every file this script last wrote, and a file that differs from
+its record (a learner saved answers in it) is skipped, with a line saying so;
+``--force`` (``make exercises FORCE=1``) overwrites it. Files the script did
+not generate are left alone.
 """
 
 import argparse
+import hashlib
 import json
 import logging
 import shutil
@@ -25,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "solutions"
 RELEASE = ROOT / "exercises"
+MANIFEST = ".generated.json"
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME")
 
 
@@ -82,19 +91,53 @@ def check_no_markers(folder):
                     raise SystemExit(f"{path}: a cell still holds '{marker}'")
 
 
-def install(generated, assignment_ids, release=RELEASE):
-    """Replace ``release/<assignment>/`` by the generated one, for each assignment."""
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_manifest(release=None):
+    """``{"02_rnn/02_rnn.ipynb": sha256, ...}``: what this script last wrote in ``release`` (default exercises/)."""
+    release = RELEASE if release is None else release
+    try:
+        recorded = json.loads((Path(release) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def install(generated, assignment_ids, release=None, force=False):
+    """Copy the generated files into ``release/<assignment>/``; return the files skipped, a learner's work.
+
+    A file is written when it is new, unchanged since this script last wrote
+    it (its sha256 is the recorded one), already equal to the new version, or
+    ``force`` is set; any other file is skipped. Files the script did not
+    generate stay as they are.
+    """
+    release = Path(RELEASE if release is None else release)
+    manifest = read_manifest(release)
+    skipped = []
     for assignment_id in assignment_ids:
-        dest = Path(release) / assignment_id
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(Path(generated) / assignment_id, dest)
+        source = Path(generated) / assignment_id
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            rel = path.relative_to(source.parent).as_posix()
+            dest = release / rel
+            new = sha256(path)
+            if dest.exists() and not force and sha256(dest) not in (manifest.get(rel), new):
+                skipped.append(rel)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+            manifest[rel] = new
+    text = json.dumps(dict(sorted(manifest.items())), indent=1) + "\n"
+    (release / MANIFEST).write_text(text)
+    return skipped
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("assignments", nargs="*", help="assignments to generate (default: all in solutions/)")
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if exercises/ is out of date")
+    parser.add_argument("--force", action="store_true", help="overwrite notebooks changed since they were generated")
     args = parser.parse_args(argv)
     ids = args.assignments or assignments()
 
@@ -109,9 +152,12 @@ def main(argv=None):
                 return 1
             print(f"exercises/ is up to date ({', '.join(ids)})")
             return 0
-        install(generated, ids)
+        skipped = install(generated, ids, force=args.force)
     for assignment_id in ids:
         print(f"generated exercises/{assignment_id}/")
+    for rel in skipped:
+        print(f"skipped exercises/{rel}: it changed since it was generated (your work?); "
+              "move it aside, or overwrite it with `make exercises FORCE=1`")
     return 0
 
 

@@ -52,9 +52,9 @@ except ModuleNotFoundError as err:
         raise
     from .calls import check_while_grading as check
 else:
-    from . import applications, attention, bptt, gru, lstm, rnn, sequence_modeling
+    from . import applications, attention, bptt, gru, lstm, rnn, scan, sequence_modeling, ssm
 
-    for _module in (sequence_modeling, rnn, bptt, lstm, gru, attention, applications):  # in course order
+    for _module in (sequence_modeling, rnn, bptt, lstm, gru, attention, applications, scan, ssm):  # in course order
         register(_module.CHECKS)
     del _module
 

@@ -483,11 +483,43 @@ def check(name, *functions, hidden=False, seed=None):
         passed, message = judge(name, case, outputs)
         if not passed:
             if isinstance(exc, NotImplementedError):
-                raise NotImplementedError(message) from exc
-            raise CheckFailure(message) from exc
+                raise _for_the_learner(NotImplementedError(message)) from exc
+            raise _for_the_learner(CheckFailure(message)) from exc
     kind = "hidden" if hidden else "visible"
     n = len(cases)
     print(f"{name}: {'the' if n == 1 else 'all'} {n} {kind} case{'s pass' if n != 1 else ' passes'}.")
+
+
+# --- what a learner sees in JupyterLab ----------------------------------------------------
+
+
+def _for_the_learner(err):
+    """``err`` (raised by :func:`check`), shown by IPython as its message alone, under the learner's frames.
+
+    IPython always shows the frame that raised, here :func:`check`'s, with
+    the course's source around the ``raise``: noise to a learner, who needs
+    the message. An exception whose ``_render_traceback_`` exists is shown as
+    that method says (IPython's and ipykernel's protocol): here the message,
+    after the traceback of the learner's own exception when the failure
+    started in their code (it shows their frames only: the course's are
+    hidden by ``__tracebackhide__``). Python outside IPython, pytest and the
+    grader see the usual exception.
+    """
+
+    def render():
+        from IPython import get_ipython
+
+        lines = []
+        cause = err.__cause__
+        shell = get_ipython()
+        if cause is not None and shell is not None:
+            lines += shell.InteractiveTB.structured_traceback(type(cause), cause, cause.__traceback__)
+            lines += ["", "The check's message about the error above:", ""]
+        lines.append(f"\x1b[0;31m{type(err).__name__}\x1b[0m: {err}")
+        return lines
+
+    err._render_traceback_ = render
+    return err
 
 
 # --- helpers for declaring checks ---------------------------------------------------------

@@ -106,7 +106,7 @@ def worker_report(spec):
     if report["digest"] != spec.package_digest:
         return {**report, "isolated": None, "warnings": []}
     sandbox = _sandbox(spec)
-    return {**report, "isolated": sandbox.isolated, "warnings": list(sandbox.warnings)}
+    return {**report, "isolated": sandbox.isolated, "mode": sandbox.mode.report(), "warnings": list(sandbox.warnings)}
 
 
 def run_notebook(spec, isolated, steps, cases):
@@ -200,7 +200,12 @@ def _check_workers(client, spec, log):
         without = sorted(f"{r['host']} ({address})" for address, r in reports.items() if not r["isolated"])
         raise GradeError(f"these workers have no bubblewrap sandbox, unlike the others: {', '.join(without)}")
     said = set()
-    for address, r in sorted(reports.items()):
+    for address, r in sorted(reports.items()):  # once per distinct mode, then each warning once
+        mode = "\n".join(r["mode"])
+        if mode not in said:
+            said.add(mode)
+            hosts = sorted({o["host"] for o in reports.values() if o["mode"] == r["mode"]})
+            log(f"on the workers of {', '.join(hosts)}:\n{mode}")
         for warning in r["warnings"]:
             if warning not in said:
                 said.add(warning)

@@ -283,6 +283,7 @@ def grade(
     progress=None,
     isolate=True,
     autograded=None,
+    students=None,
     log=None,
     scheduler=None,
 ):
@@ -296,7 +297,11 @@ def grade(
     ``max_output`` in bytes, times in seconds. ``progress``: None shows a
     bar when stderr is a terminal. ``autograded``: a folder (e.g.
     <course>/autograded) to receive nbgrader's autograded notebooks, for
-    formgrader (default: none). ``log(message)`` gets warnings (default:
+    formgrader (default: none). ``students``: student ids (as in
+    grades.csv) to grade again, alone: their rows of an existing
+    ``out/grades.csv`` are replaced and every other line stays as it was
+    (:func:`~rnncourse.grader.rows.update_csv`); an id with no folder in
+    ``submissions`` is an instructor error. ``log(message)`` gets warnings (default:
     stderr). ``scheduler``: a Dask scheduler's address (``tcp://host:8786``, ``tls://...``) or a
     ``distributed.Client``: the sandboxes then run on its workers, ``workers`` is ignored, and this process
     stays the single writer (:mod:`rnncourse.grader.cluster`). Raises :class:`~rnncourse.grader.core.GradeError` (or :class:`~rnncourse.grader.source.CourseError`) for
@@ -327,6 +332,8 @@ def grade(
     )
     book = gradebook.Recorder(db_url, the_assignment)  # fails early on a bad URL
     jobs = find_jobs(submissions, the_assignment, skip=[out], log=log)
+    if students is not None:
+        jobs = _jobs_of_students(jobs, students, submissions)
     digest = package_digest()
     results = {}
     try:
@@ -344,8 +351,7 @@ def grade(
         else:
             package = stripped_package(the_assignment.name, digest)
             with Sandbox(package, limits, isolate=isolate) as sandbox:
-                for warning in sandbox.warnings:
-                    log(f"warning: {warning}")
+                log("\n".join([*sandbox.mode.report(), *(f"warning: {w}" for w in sandbox.warnings)]))
                 batch = _Batch(the_assignment, secret, sandbox, limits, out, int(max_notebook_mb * MB), digest, autograded)
                 for slot in range(workers):
                     batch.slots.put(slot)
@@ -370,8 +376,21 @@ def grade(
     finally:
         book.close()
     table = [results[k] for k in sorted(results)]
+    if students is not None:
+        return rows.update_csv(out / "grades.csv", table, set(students))
     rows.write_csv(out / "grades.csv", table)
     return table
+
+
+def _jobs_of_students(jobs, students, submissions):
+    """The jobs of ``students`` only; a :class:`GradeError` naming every id that has no folder."""
+    students = list(dict.fromkeys(students))
+    found = {job.student for job in jobs}
+    unknown = [s for s in students if s not in found]
+    if not students or unknown:
+        names = ", ".join(ascii(s) for s in unknown) or "none given"
+        raise GradeError(f"no submission of {names} in {submissions} (ids as in grades.csv's student_id)")
+    return [job for job in jobs if job.student in set(students)]
 
 
 def _record(book, out, assignment, job, result):
@@ -381,7 +400,8 @@ def _record(book, out, assignment, job, result):
     given, pending, note = book.record(job, result)
     row = rows.make_row(result, given, pending, note)
     try:
-        feedback.write(out, assignment, job.notebook, result, row)
+        hand = book.hand_grades(job, result) if given else {}
+        feedback.write(out, assignment, job.notebook, result, row, hand=hand)
     except Exception as err:  # noqa: BLE001 - e.g. a full disk: this row says so, the batch goes on
         row = rows.make_row(result, given, pending, "; ".join(filter(None, [note, f"no feedback page ({type(err).__name__}: {err})"])))
     return row

@@ -29,7 +29,7 @@ Each stop skips one more unit, so the restarts end; and when the notebook's
 clock passes, the run ends there: the units left are not run, and a
 notebook that stops in every function thus costs at most ``timeout``
 seconds. A sandbox that cannot start, or a batch that is interrupted, is
-the grader's problem, not the student's: :attr:`Execution.error` says so.
+the grader's problem, not the student's: ``Execution.error`` says so.
 """
 
 import io

@@ -2,14 +2,14 @@
 
 It shows each test's name, its points and the course's message (from
 :func:`rnncourse.checks.judge`: which output is wrong, on which kind of
-input, and the known mistake when recognised), the written answers awaiting
-grading by hand, the errors the student's own cells raised, and every stop:
+input, and the known mistake when recognised), the written answers (the
+points and the comment given by hand, or that they await grading), the errors the student's own cells raised, and every stop:
 which cell (or which check) stopped the sandbox, why, and which tests were
 still graded after it in a fresh sandbox. It never
 holds a test cell's source, a hidden test or a solution: nothing of the
 instructor's notebook but cell names and points goes into it. Every text is
 HTML-escaped, and text that comes from the student's code (error messages,
-file names) is truncated. The page is the same for the same result (no
+file names) is truncated. The page is the same for the same result and hand grades (no
 date in it), so a re-run rewrites it identically.
 """
 
@@ -42,8 +42,8 @@ def _points(x):
     return str(int(x)) if x.is_integer() else f"{x:g}"
 
 
-def render(assignment, notebook, result, row):
-    """The page as a string."""
+def render(assignment, notebook, result, row, hand=None):
+    """The page as a string; ``hand``: ``{grade_id: (points, comment)}`` of the written answers graded by hand."""
     e = _text
     student = result["student_id"]
     lines = [
@@ -90,7 +90,13 @@ def render(assignment, notebook, result, row):
     if manual:
         lines += ["<h2>Written answers</h2>", "<ul>"]
         for cell in manual:
-            lines.append(f"<li>{e(cell['grade_id'])} ({_points(cell['points'])} points): graded by hand.</li>")
+            given = (hand or {}).get(cell["grade_id"])
+            if given is None:
+                lines.append(f"<li>{e(cell['grade_id'])} ({_points(cell['points'])} points): to be graded by hand.</li>")
+                continue
+            points, comment = given
+            remark = f'<br>Comment: <pre class="comment">{e(comment)}</pre>' if comment else ""
+            lines.append(f"<li>{e(cell['grade_id'])}: {_points(points)} / {_points(cell['points'])}, graded by hand.{remark}</li>")
         lines.append("</ul>")
     if result.get("errors"):
         lines += ["<h2>Errors raised by your cells</h2>", "<ul>"]
@@ -101,12 +107,12 @@ def render(assignment, notebook, result, row):
     return "\n".join(lines) + "\n"
 
 
-def write(out, assignment, notebook, result, row):
-    """Write the page of ``result``; returns its path."""
+def write(out, assignment, notebook, result, row, hand=None):
+    """Write the page of ``result`` (``hand``: see :func:`render`); returns its path."""
     folder = Path(out) / "feedback" / result["student_id"]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{notebook.name}.html"
     tmp = folder / f".{notebook.name}.html.tmp"
-    tmp.write_text(render(assignment, notebook, result, row), encoding="utf-8")
+    tmp.write_text(render(assignment, notebook, result, row, hand), encoding="utf-8")
     os.replace(tmp, path)
     return path

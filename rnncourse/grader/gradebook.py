@@ -8,11 +8,21 @@ nbgrader's own rule for ``needs_manual_grade`` (true when a grader already
 gave a manual score). Cells graded by hand are left to the instructor:
 :meth:`Recorder.record` answers the points given by hand so far and the
 points still pending, for the row (:mod:`rnncourse.grader.rows`).
+
+Any SQLAlchemy URL works: ``sqlite:///PATH`` (the default) or
+``postgresql://USER:PASSWORD@HOST/DB`` (psycopg 3, pinned in
+requirements.txt). Several graders may write into one database at once (two
+teaching assistants grading two assignments): a write that loses a race with
+another (a student or the course created by both, a deadlock) is retried.
+No message of this module shows the database's password.
 """
 
 import os
+import random
+import re
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -38,17 +48,81 @@ def _checksum(cell):
     return compute_checksum(node)
 
 
+def redacted(db_url):
+    """``db_url`` with its password as ``***``: the form every message shows."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(db_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse may still hold a password
+        return re.sub(r"(://[^/@]*?:)[^/@]*@", r"\1***@", str(db_url))
+
+
+def _password(db_url):
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(db_url).password or ""
+    except Exception:  # noqa: BLE001
+        found = re.search(r"://[^/@]*?:([^/@]*)@", str(db_url))
+        return found.group(1) if found else ""
+
+
+def scrubbed(text, db_url):
+    """``text`` (an error's message, say) without the password of ``db_url``, raw or URL-encoded."""
+    from urllib.parse import quote, unquote
+
+    text = str(text).replace(str(db_url), redacted(db_url))
+    password = _password(db_url)
+    for form in {password, quote(password, safe=""), unquote(password)} - {""}:
+        text = text.replace(form, "***")
+    return text
+
+
+ATTEMPTS = 6
+
+
+def _lost_a_race(err):
+    """True for a database error that another writer caused and a retry settles.
+
+    A row both writers inserted (a unique violation: the same student or the
+    course created by two graders at once, or the tables created by both on
+    a new database), a deadlock or a serialization failure.
+    """
+    from sqlalchemy import exc
+
+    if isinstance(err, exc.IntegrityError):
+        return True
+    code = getattr(getattr(err, "orig", None), "sqlstate", None) or getattr(getattr(err, "orig", None), "pgcode", None)
+    return isinstance(err, exc.DBAPIError) and code in ("40001", "40P01", "42P07", "23505")
+
+
+def _pause(attempt):
+    time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+
+
 class Recorder:
     """An open gradebook for one assignment."""
 
     def __init__(self, db_url, assignment):
         self.assignment = assignment
+        self.db_url = db_url
         _alembic_on_path()
-        try:
-            self.gb = Gradebook(db_url, course_id=assignment.course_id)
-            self._ensure_assignment()
-        except Exception as err:  # noqa: BLE001 - a bad URL, a missing driver, a locked file
-            raise GradeError(f"cannot use the gradebook {db_url}: {type(err).__name__}: {err}") from None
+        for attempt in range(ATTEMPTS):
+            self.gb = None
+            try:
+                self.gb = Gradebook(db_url, course_id=assignment.course_id)
+                self._ensure_assignment()
+                break
+            except Exception as err:  # noqa: BLE001 - a bad URL, a missing driver, a locked file
+                if self.gb is not None:
+                    self.gb.db.rollback()
+                    self.gb.close()
+                if attempt + 1 < ATTEMPTS and _lost_a_race(err):
+                    _pause(attempt)
+                    continue
+                message = f"cannot use the gradebook {redacted(db_url)}: {type(err).__name__}: {err}"
+                raise GradeError(scrubbed(message, db_url)) from None
         self.warned = False
 
     def _ensure_assignment(self):
@@ -97,16 +171,21 @@ class Recorder:
         ``note`` is empty, or says why the result could not be recorded
         (a database error); the grading goes on either way.
         """
-        try:
-            with warnings.catch_warnings():
-                # nbgrader's add_submission makes SQLAlchemy warn about its own session use; harmless
-                warnings.simplefilter("ignore")
-                given, pending = self._record(job, result)
-        except Exception as err:  # noqa: BLE001 - e.g. a database that refuses a value
-            self.gb.db.rollback()
-            pending = sum(c["points"] for c in result["cells"] if not c["auto"])
-            return 0, pending, f"not recorded in the gradebook ({type(err).__name__}: {str(err)[:200]})"
-        return given, pending, ""
+        for attempt in range(ATTEMPTS):
+            try:
+                with warnings.catch_warnings():
+                    # nbgrader's add_submission makes SQLAlchemy warn about its own session use; harmless
+                    warnings.simplefilter("ignore")
+                    given, pending = self._record(job, result)
+                return given, pending, ""
+            except Exception as err:  # noqa: BLE001 - e.g. a database that refuses a value
+                self.gb.db.rollback()
+                if attempt + 1 < ATTEMPTS and _lost_a_race(err):
+                    _pause(attempt)
+                    continue
+                pending = sum(c["points"] for c in result["cells"] if not c["auto"])
+                detail = scrubbed(f"{type(err).__name__}: {str(err)[:200]}", self.db_url)
+                return 0, pending, f"not recorded in the gradebook ({detail})"
 
     def _record(self, job, result):
         """Write one result; ``(manual points given, manual points pending)``."""
@@ -135,6 +214,37 @@ class Recorder:
                 given += grade.manual_score
         gb.db.commit()
         return given, pending
+
+    def hand_grades(self, job, result):
+        """``{grade_id: (points given by hand, the grader's comment)}`` for the written answers of ``result``.
+
+        Only answers a person has graded (a manual score) are in it; the
+        comment is formgrader's, "" when none. For the feedback page: a
+        database error gives ``{}`` (the page then says the answers await
+        grading), never a failure.
+        """
+        from nbgrader.api import MissingEntry
+
+        gb, name, hand = self.gb, self.assignment.name, {}
+        try:
+            for cell in result["cells"]:
+                if cell["auto"]:
+                    continue
+                try:
+                    grade = gb.find_grade(cell["grade_id"], result["notebook"], name, job.student)
+                except MissingEntry:
+                    continue
+                if grade.manual_score is None:
+                    continue
+                try:
+                    comment = gb.find_comment(cell["grade_id"], result["notebook"], name, job.student).manual_comment
+                except MissingEntry:  # a graded cell that is no solution cell has no comment
+                    comment = None
+                hand[cell["grade_id"]] = (float(grade.manual_score), comment or "")
+        except Exception:  # noqa: BLE001 - the page without hand grades rather than no page
+            gb.db.rollback()
+            return {}
+        return hand
 
     def close(self):
         self.gb.close()

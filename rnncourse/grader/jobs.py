@@ -6,7 +6,7 @@ they hold, every byte of every file. So:
 - **Names.** Each student folder gets one student id, used for grades.csv,
   the gradebook, the feedback and autograded folders and the hidden seeds.
   A folder name is the id as it is when it is UTF-8 text of at most
-  :data:`ID_LIMIT` characters, with no control, format or separator
+  ``ID_LIMIT`` characters, with no control, format or separator
   character, no backslash and no space at either end. Any other name gets a
   derived id: its letters and digits, then ``~`` and a short hash of the
   raw name (``caf_~1f0c2a9e``), and the row says so. Two folders never
@@ -15,7 +15,7 @@ they hold, every byte of every file. So:
   and nbgrader's ``timestamp.txt``, both through
   :func:`rnncourse.grader.notebook.read_regular_file` (no link, no special
   file, no blocking, size-capped). It looks at no more than
-  :data:`MAX_ENTRIES` entries of a folder. Nothing else is opened.
+  ``MAX_ENTRIES`` entries of a folder. Nothing else is opened.
 - **Failures.** Whatever goes wrong with one folder (it cannot be read, it
   is a link) becomes that student's rows, never a stopped batch.
 

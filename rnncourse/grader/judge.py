@@ -2,7 +2,7 @@
 
 Runs on the trusted side, after :func:`rnncourse.grader.execution.execute`.
 Each case's outputs (an NPZ, read without pickle and refused when it would
-unpack to more than :data:`MB_RESULTS`) go to :func:`rnncourse.checks.judge`
+unpack to more than ``MB_RESULTS``) go to :func:`rnncourse.checks.judge`
 with the case as the grader made it; a test cell earns its points (from the
 instructor's source) when every case of every check it calls passes.
 

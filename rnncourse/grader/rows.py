@@ -1,7 +1,7 @@
 """The row of grades.csv: built here, from one result, and written here.
 
-A row is a dict with the keys of :data:`rnncourse.grader.COLUMNS`. Its text
-fields are bounded (:data:`LIMITS`) and hold no control characters, so that a
+A row is a dict with the keys of ``rnncourse.grader.COLUMNS``. Its text
+fields are bounded (``LIMITS``) and hold no control characters, so that a
 row reads the same in a terminal, a spreadsheet and a log. When the CSV is
 written, a text field that a spreadsheet would take for a formula (it starts
 with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading
@@ -9,10 +9,11 @@ with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading
 """
 
 import csv
+import io
 import os
 from pathlib import Path
 
-from . import COLUMNS
+from . import COLUMNS, GradeError
 
 LIMITS = {"student_id": 128, "notebook": 128, "status": 32, "reason": 1000}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -55,13 +56,65 @@ def spreadsheet_safe(value):
     return value
 
 
-def write_csv(path, rows):
-    """Write ``rows`` to ``path`` (atomically: a reader sees the old file or the new one)."""
+def _line(values):
+    """One CSV record as written (fields quoted as needed, ``\\r\\n`` at the end)."""
+    text = io.StringIO()
+    csv.writer(text).writerow(values)
+    return text.getvalue()
+
+
+def _row_line(row):
+    return _line([spreadsheet_safe(row[key]) for key in COLUMNS])
+
+
+def _atomic_write(path, text):
     path = Path(path)
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: spreadsheet_safe(row[key]) for key in COLUMNS})
+        f.write(text)
     os.replace(tmp, path)
+
+
+def write_csv(path, rows):
+    """Write ``rows`` to ``path`` (atomically: a reader sees the old file or the new one)."""
+    _atomic_write(path, _line(COLUMNS) + "".join(_row_line(row) for row in rows))
+
+
+def _unsafe(field):
+    """The text :func:`spreadsheet_safe` was given."""
+    return field[1:] if field.startswith("'") and field[1:].startswith(FORMULA_STARTS) else field
+
+
+def update_csv(path, rows, students):
+    """Replace the rows of ``students`` in the grades.csv at ``path`` with ``rows``; return the whole table.
+
+    Every other line stays as it was, byte for byte; the file stays sorted
+    by student and notebook. Without a grades.csv at ``path``, the file gets
+    ``rows`` alone. The table returned holds the rows of the others as read.
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:  # the line ends as written
+            text = f.read()
+    except FileNotFoundError:
+        write_csv(path, rows)
+        return list(rows)
+    except (OSError, UnicodeDecodeError) as err:
+        raise GradeError(f"cannot read {path} to update its rows: {err}") from None
+    header, *lines = text.splitlines(keepends=True)
+    if next(csv.reader([header]), None) != list(COLUMNS):
+        raise GradeError(f"{path} does not have the columns {', '.join(COLUMNS)}: grade the whole class again")
+    # A row has no line break in a field (bounded() makes them spaces): one line is one record.
+    kept = {}
+    for line in lines:
+        fields = next(csv.reader([line]), None)
+        if not fields or len(fields) != len(COLUMNS):
+            raise GradeError(f"{path} has a line that is not a row of grades.csv: grade the whole class again")
+        record = dict(zip(COLUMNS, map(_unsafe, fields)))
+        if record["student_id"] not in students:
+            kept[(record["student_id"], record["notebook"])] = (line, record)
+    for row in rows:
+        kept[(row["student_id"], row["notebook"])] = (_row_line(row), row)
+    ordered = [kept[key] for key in sorted(kept)]
+    _atomic_write(path, header + "".join(line for line, _ in ordered))
+    return [record for _, record in ordered]

@@ -35,12 +35,22 @@ and writable cgroup v1 hierarchies, as on the course's machines):
   as frames of :mod:`rnncourse.grader.wire` and believed only when each is
   the reply due.
 
-When the grader is not root, the cgroups are not writable, or ``bwrap`` is
-missing or does not work here, the guarantees that depend on them are off
-and ``Sandbox.warnings`` says which (the CLI prints them), rather than
-refusing to grade: without root, student code runs as the grader's own user
-in a user namespace, with ``RLIMIT_AS`` for memory; without ``bwrap``, it
-runs without any isolation of files or network.
+**Not root** (a teaching assistant on a JupyterHub, a Slurm job, a
+Kubernetes pod): ``bwrap`` makes an unprivileged user namespace and, inside
+it, the same mount, pid, network, IPC and UTS namespaces and the same file
+system as above. Student code then runs as the grader's own uid (mapped into
+the namespace): no uid of its own, but it sees none of the grader's files
+but the read-only ones above and none of its processes. Processes are
+capped by ``RLIMIT_NPROC``, which Linux (5.14 and later) counts per user
+namespace, so it counts the run's own processes only; memory by
+``RLIMIT_AS``, per process; and a run ends whole because its pid
+namespace's first process dies with the grader's handle on it
+(``--die-with-parent``), which kills every process in the namespace.
+
+:func:`mode_of` names the mode a sandbox runs in and which guarantees hold
+there (``GUARANTEES``); ``rnncourse grade`` prints that once. Where a
+guarantee is off the grader still grades, rather than refusing: the
+instructor reads what holds. ``Sandbox.warnings`` lists what is off.
 """
 
 import itertools
@@ -87,6 +97,122 @@ class Limits:
     max_open_files: int = 1024
 
 
+# --- the mode: which guarantees hold where ----------------------------------------------
+
+GUARANTEES = {
+    "files": "the course, the gradebook, the secret and other submissions are out of reach",
+    "network": "no network",
+    "uid": "student code runs as a uid of its own, not the grader's",
+    "processes": "processes capped per run",
+    "memory": "memory capped per run (all its processes together)",
+    "oom": "a memory kill is reported as 'memory'",
+    "time": "time limits on the grader's clock",
+    "cleanup": "no process outlives its run",
+    "output": "output and replies capped",
+}
+
+
+@dataclass(frozen=True)
+class Mode:
+    """The mode a sandbox runs in: ``name``, and ``{guarantee: (holds, how)}`` for each of ``GUARANTEES``."""
+
+    name: str
+    guarantees: dict
+
+    @property
+    def off(self):
+        return [key for key, (holds, _) in self.guarantees.items() if not holds]
+
+    def report(self):
+        """The lines ``rnncourse grade`` prints once: the mode, then each guarantee, held or off, and how."""
+        lines = [f"sandbox mode: {self.name}"]
+        for key, text in GUARANTEES.items():
+            holds, how = self.guarantees[key]
+            lines.append(f"  [{'holds' if holds else 'OFF  '}] {text}: {how}")
+        return lines
+
+
+def mode_of(root, isolated, cgroups, delegated=None):
+    """The :class:`Mode` of a sandbox: grader ``root`` or not, bubblewrap working (``isolated``),
+    ``cgroups`` in use (``"v1"``, ``"v2"`` or None), and ``delegated`` (a cgroup v2 folder this
+    process may manage, or None).
+
+    A pure function of what :class:`Sandbox` detected, so that every mode can be tested anywhere.
+    """
+    g = {"time": (True, "the grader's deadlines; the run's processes are killed when one passes"),
+         "output": (True, "the grader reads at most --max-output bytes and 64 MB of replies, then kills the run")}
+    if cgroups:
+        g["processes"] = (True, f"pids.max of the run's cgroup {cgroups}")
+        g["memory"] = (True, f"the memory limit of the run's cgroup {cgroups}; /tmp is a tmpfs of that size")
+        g["oom"] = (True, "the memory cgroup's OOM count")
+    else:
+        if isolated and root:
+            how = "RLIMIT_NPROC of the worker's own uid"
+        elif isolated:
+            how = "RLIMIT_NPROC, which Linux (5.14 and later) counts in the run's own user namespace"
+        else:
+            how = "RLIMIT_NPROC of your user, counted with your other processes" if not root else "none as root"
+        g["processes"] = (bool(isolated), how)
+        g["memory"] = (False, "RLIMIT_AS per process only: a run's processes together, and its /tmp, "
+                              "may use several times --memory")
+        g["oom"] = (False, "without a memory cgroup an allocation past the limit fails in the cell (MemoryError), "
+                           "which is graded as the cell's error")
+    if isolated:
+        g["files"] = (True, "a new mount namespace: /usr, the Python and the allow-list package read-only, "
+                            "a private /tmp")
+        g["network"] = (True, "a new, empty network namespace")
+        after = {"v1": ", after the freezer cgroup stopped it", "v2": ", and its cgroup by cgroup.kill"}
+        g["cleanup"] = (True, "the run's pid namespace is killed whole" + after.get(cgroups, ""))
+        if root:
+            g["uid"] = (True, f"setpriv drops to uid {UID_BASE} + worker, no capabilities, no_new_privs")
+        else:
+            g["uid"] = (False, "the grader's own uid in a user namespace; the mount and pid namespaces keep the "
+                               "grader's files and processes out of its reach")
+    else:
+        g["files"] = (False, "no bubblewrap: student code reads and writes whatever the grader's user can")
+        g["network"] = (False, "no bubblewrap: the network is open")
+        g["uid"] = (False, "no bubblewrap: student code runs as the grader's user" + (", root" if root else ""))
+        g["cleanup"] = (bool(cgroups), "the run's cgroups are killed" if cgroups else
+                        "only the run's process group is killed: a process that left it survives")
+    if not isolated:
+        name = "no bubblewrap (NO isolation)"
+    elif root:
+        name = f"root, cgroup {cgroups}" if cgroups else "root, no usable cgroups"
+    elif cgroups:
+        name = f"non-root, a delegated cgroup v2 subtree ({delegated})"
+    elif delegated:
+        name = f"non-root, a delegated cgroup v2 subtree ({delegated}) that could not be used: no cgroups"
+    else:
+        name = "non-root, no delegated cgroup v2 subtree"
+    return Mode(name, g)
+
+
+def delegated_cgroup_v2(proc="/proc/self"):
+    """This process's cgroup v2 folder when this user may manage it (systemd's user delegation), else None.
+
+    Delegated means: the folder is writable by this user and offers the memory and pids controllers.
+    ``proc`` is where ``cgroup`` and ``mountinfo`` are read (another folder in tests).
+    """
+    try:
+        own = next(line[3:] for line in Path(proc, "cgroup").read_text().splitlines() if line.startswith("0::"))
+        mounts = [line.split() for line in Path(proc, "mountinfo").read_text().splitlines()]
+    except (OSError, StopIteration):
+        return None
+    for fields in mounts:
+        sep = fields.index("-")
+        if fields[sep + 1] != "cgroup2":
+            continue
+        folder = Path(fields[4]) / own.lstrip("/")
+        try:
+            controllers = set((folder / "cgroup.controllers").read_text().split())
+        except OSError:
+            continue
+        if {"memory", "pids"} <= controllers and os.access(folder, os.W_OK) and \
+                os.access(folder / "cgroup.subtree_control", os.W_OK):
+            return str(folder)
+    return None
+
+
 def _own_cgroup(controller):
     """This process's cgroup path in the v1 hierarchy of ``controller`` ("" if none)."""
     try:
@@ -107,6 +233,8 @@ class Cgroups:
     the process's folder. Folders left by a grader killed with SIGKILL are
     empty (the sandboxes die with their parent) and harmless.
     """
+
+    kind = "v1"
 
     def __init__(self):
         self.base = {}
@@ -244,6 +372,111 @@ class JobCgroup:
             self.dirs = {}
 
 
+class Cgroups2:
+    """A cgroup v2 subtree for the runs: ``<folder>/rnncourse-grade-<pid>-<random>/<run>``, with memory and pids.
+
+    ``folder`` is the grading process's own cgroup v2 folder, one it may manage (root's, or a
+    subtree systemd delegated to the user: :func:`delegated_cgroup_v2`). Cgroup v2 lets a folder
+    hand controllers to its children only when it holds no process itself, so the grader first
+    moves into a leaf of its own beside the runs'; it must therefore be alone in ``folder`` (start
+    it in a scope of its own: ``systemd-run --user --scope -p Delegate=yes rnncourse grade ...``).
+    """
+
+    kind = "v2"
+
+    def __init__(self, folder):
+        folder = Path(folder)
+        self.base, self.problem, self.leaf = None, "", None
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        others = [pid for pid in _procs(folder) if pid != os.getpid()]
+        if others:
+            self.problem = (f"{folder} holds {len(others)} other process(es) besides the grader; start the grader in "
+                            "a cgroup of its own (systemd-run --user --scope -p Delegate=yes rnncourse grade ...)")
+            return
+        try:
+            leaf = folder / f"rnncourse-grader-{token}"
+            leaf.mkdir()
+            self.leaf = leaf
+            _write(leaf / "cgroup.procs", os.getpid())
+            _write(folder / "cgroup.subtree_control", "+memory +pids")
+            base = folder / f"rnncourse-grade-{token}"
+            base.mkdir()
+            self.base = base
+            _write(base / "cgroup.subtree_control", "+memory +pids")
+        except OSError as err:
+            self.problem = f"{folder} cannot be managed ({err.strerror})"
+            self.close()
+
+    @property
+    def usable(self):
+        return not self.problem and self.base is not None
+
+    def job(self, name, limits):
+        return JobCgroup2(self, name, limits)
+
+    def close(self):
+        if self.base is not None and self.base.exists():
+            for child in self.base.iterdir():
+                if child.is_dir():
+                    _kill_and_remove_v2(child)
+            _rmdir(self.base)
+        self.base = None
+
+
+def _kill_and_remove_v2(folder):
+    """Kill every process of the cgroup v2 ``folder`` (``cgroup.kill``, or freeze and kill), then remove it."""
+    try:
+        _write(folder / "cgroup.kill", 1)  # Linux 5.14: the kernel kills them all at once
+    except OSError:
+        try:
+            _write(folder / "cgroup.freeze", 1)  # a frozen process still dies of SIGKILL in v2
+        except OSError:
+            pass
+    for _ in range(1000):
+        pids = _procs(folder)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.005)
+    _rmdir(folder)
+
+
+class JobCgroup2:
+    """The cgroup v2 of one run: ``memory.max`` (and no swap), ``pids.max``, killed whole by ``cgroup.kill``."""
+
+    def __init__(self, cgroups, name, limits):
+        self.folder = cgroups.base / name
+        self.folder.mkdir()
+        try:
+            _write(self.folder / "pids.max", limits.max_processes)
+            _write(self.folder / "memory.max", limits.memory)
+            if (self.folder / "memory.swap.max").exists():
+                _write(self.folder / "memory.swap.max", 0)
+        except BaseException:
+            self.remove()
+            raise
+
+    @property
+    def procs_files(self):
+        return [str(self.folder / "cgroup.procs")] if self.folder is not None else []
+
+    def oom_killed(self):
+        try:
+            events = dict(line.split() for line in (self.folder / "memory.events").read_text().splitlines())
+            return int(events.get("oom_kill", 0)) > 0
+        except (OSError, ValueError, TypeError):
+            return False
+
+    def remove(self):
+        if self.folder is not None:
+            _kill_and_remove_v2(self.folder)
+            self.folder = None
+
+
 def _python_layout():
     """How the sandbox reaches this Python: (binds [(host, sandbox)], executable, env, site dirs in the sandbox)."""
     base = Path(sys.base_prefix).resolve()
@@ -290,6 +523,12 @@ class Sandbox:
         self.bwrap = shutil.which("bwrap") if isolate else None
         self.setpriv = shutil.which("setpriv") if self.root else None
         self.cgroups = Cgroups() if self.root else None
+        delegated = delegated_cgroup_v2()
+        if delegated and not (self.cgroups and self.cgroups.usable):
+            # Root on a cgroup v2 machine, or a user with systemd's delegation: the v2 subtree.
+            if self.cgroups is not None:
+                self.cgroups.close()
+            self.cgroups = Cgroups2(delegated)
         self.warnings = []
         self._binds, self._python, self._python_env, self._sites = _python_layout()
         self._runs = itertools.count(1)
@@ -308,15 +547,18 @@ class Sandbox:
                 detail = " ".join(out.decode(errors="replace").split())[:300]
                 problem = f"it does not work here ({detail or f'exit code {code}'})"
                 self.bwrap = None
+        self.mode = mode_of(self.root, self.isolated, self.cgroups.kind if self.use_cgroups else None, delegated)
         if not self.isolated:
             self.warnings.append(
                 f"no bubblewrap sandbox: {problem}. Student code runs WITHOUT isolation: it can read and write "
                 f"whatever {'root' if self.root else 'your user'} can, use the network, and leave processes behind"
             )
         if not self.root:
+            self.warnings.append("not running as root: student code runs as your own uid (in a user namespace)")
+        if not self.use_cgroups and (not self.root or isinstance(self.cgroups, Cgroups2)):
             self.warnings.append(
-                "not running as root: student code runs as your own user, without pids and memory cgroups; memory "
-                "is limited by RLIMIT_AS, processes by RLIMIT_NPROC (counted together with your other processes)"
+                f"no cgroups ({self.cgroups.problem if self.cgroups else 'no delegated cgroup v2 subtree'}): memory "
+                "is limited by RLIMIT_AS per process, processes by RLIMIT_NPROC"
             )
         elif not self.use_cgroups:
             self.warnings.append(
@@ -362,7 +604,9 @@ class Sandbox:
             # No user namespace: bwrap mounts with root's rights, setpriv then drops them.
             args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
         else:
-            args += ["--unshare-all"]
+            # A user namespace first: it lets an unprivileged bwrap make the others.
+            args += ["--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                     "--unshare-cgroup-try"]
         args += ["--die-with-parent", "--new-session", "--hostname", "sandbox", "--clearenv"]
         args += ["--ro-bind", "/usr", "/usr"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -414,6 +658,8 @@ class Sandbox:
             args += ["--as", str(max(self.limits.memory, 512 * MB))]
             if self.root and self.bwrap:
                 args += ["--nproc", str(self.limits.max_processes)]  # counted per uid: the worker's own
+            elif not self.root and self.bwrap and _nproc_per_user_namespace():
+                args += ["--nproc", str(self.limits.max_processes)]  # counted in the run's own user namespace
             elif not self.root:
                 # Counted with every process of this user: allow those that exist, plus the limit.
                 args += ["--nproc", str(_tasks_of(os.getuid()) + self.limits.max_processes)]
@@ -466,7 +712,7 @@ class Stop(Exception):
 
     ``timeout`` (the deadline passed), ``memory`` (the memory cgroup killed a
     process), ``output limit`` (more than ``max_output`` bytes on stdout and
-    stderr, or more than :data:`MAX_RESULTS` of replies), ``crashed`` (the
+    stderr, or more than ``MAX_RESULTS`` of replies), ``crashed`` (the
     process ended, or closed its channel), ``malformed results`` (a frame
     that is not the reply due: ``detail`` says how), ``error`` (the batch was
     interrupted: ``detail`` is ``"stopped"``; or the sandbox could not start).
@@ -483,7 +729,7 @@ class Process:
     With ``channels``, it is the runner: :meth:`send` writes a command and
     :meth:`receive` waits for the reply due, checked by
     :func:`rnncourse.grader.wire.check_reply`. Each call takes a deadline (a
-    :func:`time.monotonic` time, the grader's clock) and raises :class:`Stop`
+    ``time.monotonic()`` time, the grader's clock) and raises :class:`Stop`
     when it passes, when the process ends, when an output cap is passed or
     when a frame is not the reply due; the process is then killed.
     :meth:`close` always kills it and removes its cgroups.
@@ -662,6 +908,15 @@ class Process:
                 except OSError:
                     pass
         self.commands_w = self.replies_r = None
+
+
+def _nproc_per_user_namespace():
+    """Whether this kernel counts RLIMIT_NPROC per user namespace (Linux 5.14 and later)."""
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (5, 14)
 
 
 def _tasks_of(uid):

@@ -8,27 +8,24 @@ uses it to write commands and to read, field by field, what comes back.
 (one JSON object, UTF-8, ended by a newline) and an optional body (bytes).
 
 **The conversation is lock-step.** After ``ready``, the grader sends one
-command and waits for its one reply before it sends the next:
+command and waits for its one reply before it sends the next (command, body -> reply):
 
-============================  ==================================  ==========================================
-grader -> runner              body                                runner -> grader
-============================  ==================================  ==========================================
-(the runner has started)                                          ``{"t": "ready"}``
-``{"t": "code", "i": k}``     the cell's source, UTF-8            ``{"t": "done", "i": k, "error": E}``
-``{"t": "case", "i": k,       the case's arrays, NPZ              ``{"t": "outputs", "i": k, "check": C,
-"check": C, "case": j}``                                          "case": j}`` and the outputs as NPZ
-``{"t": "end"}``                                                  (the runner exits)
-============================  ==================================  ==========================================
+- (the runner has started) -> ``{"t": "ready"}``;
+- ``{"t": "code", "i": k}``, body the cell's source (UTF-8)
+  -> ``{"t": "done", "i": k, "error": E}``;
+- ``{"t": "case", "i": k, "check": C, "case": j}``, body the case's arrays (NPZ)
+  -> ``{"t": "outputs", "i": k, "check": C, "case": j}``, body the outputs (NPZ);
+- ``{"t": "end"}`` -> the runner exits.
 
 ``k`` is the step of the plan, ``C`` a check's name, ``j`` the case's index
-in that check, ``E`` ``null`` or the first :data:`ERROR_LIMIT` characters of
+in that check, ``E`` ``null`` or the first ``ERROR_LIMIT`` characters of
 the error the cell raised.
 
 Everything the runner sends is untrusted as soon as the first student cell
 has run (the student's code shares its process). So the grader believes a
 reply only when it is exactly the reply to the command it sent:
 :func:`check_reply` accepts the fields above and nothing else, of the right
-types and values, within :data:`HEADER_LIMIT` and :data:`BODY_LIMIT`; any
+types and values, within ``HEADER_LIMIT`` and ``BODY_LIMIT``; any
 other frame is a :class:`FrameError`, which stops that run like a crash
 does. The grader's clocks start when it sends a command; no frame can move
 them.

@@ -35,14 +35,14 @@ described below, this Function is at 2.0 - 2.5 and 1.1).
   goes through (MKL on an AMD CPU: 84-93 GFLOP/s on one thread, against
   150-210). So ours call oneDNN too, for the per-step products
   (:class:`_Weight`, weight packed once per call) and the products over all
-  steps (:func:`_affine`, :meth:`Steps.weight_gradients`). LSTM forward +
+  steps (``_affine``, :meth:`Steps.weight_gradients`). LSTM forward +
   backward, float32, one thread, relative to ``torch.nn.LSTM``: 1.72 and
   1.97 at (64, 128, 256, 256) and (64, 100, 512, 512) with ``torch.mm``,
-  1.05 to 1.13 (three runs) with oneDNN and :func:`_tanh`. (Going through
+  1.05 to 1.13 (three runs) with oneDNN and ``_tanh``. (Going through
   ``Tensor.to_mkldnn`` instead converts layouts at every step and gained
   little.) ``torch.nn.GRU`` and ``RNN`` have no fused path on the CPU: ours
   are faster (see ``benchmarks/torch_vs_cudnn.py``).
-- ``tanh`` on the CPU is computed through ``sigmoid`` (:func:`_tanh`): torch's
+- ``tanh`` on the CPU is computed through ``sigmoid`` (``_tanh``): torch's
   own is several times slower here.
 - The input projection ``x_t W_ih^T + b`` of every step is one matrix
   product over all ``S`` rows before the loop.

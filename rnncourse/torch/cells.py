@@ -40,7 +40,7 @@ def _check_cell_sizes(input_size, hidden_size):
     """torch.nn's cells take any int >= 0 (0 makes empty weights); anything else fails in ``torch.empty``."""
     for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
         if not isinstance(value, int):
-            raise TypeError(f"{name} should be of type int, got {value!r} ({type(value).__name__})")
+            raise TypeError(f"{name} should be of type int, got: {type(value).__name__} ({value!r})")
         if value < 0:
             raise InputError(f"{name} must be zero or more, got {value}")
 

@@ -166,7 +166,8 @@ class LengthBuckets:
     and a recurrent layer runs that many steps, so batching sequences of
     similar lengths wastes little work on padding. Each iteration shuffles
     the order of the batches with PyTorch's global random generator (so
-    :func:`seed_everything` makes it reproducible and :func:`fit` resumes it
+    :func:`~rnncourse.torch.runtime.seed_everything` makes it reproducible and
+    :func:`~rnncourse.torch.train.fit` resumes it
     exactly); the groups themselves stay fixed.
 
     Parameters

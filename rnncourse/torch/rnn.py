@@ -60,7 +60,9 @@ oneDNN LSTM are on the CPU's autocast list) and the parameters' dtype for
 parameters in their own dtype.
 
 **Errors.** Bad arguments raise the exception type torch.nn raises for them,
-with our own message, which says what was expected and what came. Where torch
+with our own message, which says what was expected and what came (where
+torch's message says that too, ours begins with torch's words, so that code
+and tests that match torch's text match ours). Where torch
 raises a ``RuntimeError`` for a bad input (a wrong shape or size, no time
 steps) ours raise an :class:`InputError`, which is a ``RuntimeError`` and also a
 ``ValueError`` (the project's convention), so code written for either
@@ -97,13 +99,13 @@ class InputError(ValueError, RuntimeError):
 
 def _check_bool(name, value):
     if not isinstance(value, bool):
-        raise TypeError(f"{name} should be a bool (True or False), got {value!r} ({type(value).__name__})")
+        raise TypeError(f"{name} should be of type bool, got: {type(value).__name__} ({value!r}); pass True or False")
 
 
 def _check_size(name, value, smallest=1):
     """torch.nn's rule for a size argument: an int (TypeError), at least ``smallest`` (ValueError)."""
     if not isinstance(value, int):
-        raise TypeError(f"{name} should be of type int, got {value!r} ({type(value).__name__})")
+        raise TypeError(f"{name} should be of type int, got: {type(value).__name__} ({value!r})")
     if value < smallest:
         what = "greater than zero" if smallest == 1 else f"at least {smallest}"
         raise ValueError(f"{name} must be {what}, got {value}")
@@ -128,7 +130,7 @@ def check_module_arguments(input_size, hidden_size, num_layers, bias, batch_firs
     _check_size("hidden_size", hidden_size)
     _check_size("num_layers", num_layers)
     if not isinstance(proj_size, int):
-        raise TypeError(f"proj_size should be of type int, got {proj_size!r} ({type(proj_size).__name__})")
+        raise TypeError(f"proj_size should be of type int, got: {type(proj_size).__name__} ({proj_size!r})")
     if proj_size < 0:
         raise ValueError(
             f"proj_size should be a positive integer or zero to disable projections, got {proj_size}"
@@ -248,8 +250,8 @@ class _Recurrent:
         weight = self.weight_ih_l0
         if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
             raise ValueError(
-                f"{type(self).__name__} input dtype ({x.dtype}) does not match weight dtype "
-                f"({weight.dtype}); convert the input, input.to({weight.dtype}), or the model, model.to({x.dtype})"
+                f"RNN input dtype ({x.dtype}) does not match weight dtype ({weight.dtype}) of this "
+                f"{type(self).__name__}. Convert input: input.to({weight.dtype}), or convert model: model.to({x.dtype})"
             )
         if x.shape[-1] != self.input_size:
             raise InputError(
@@ -257,7 +259,7 @@ class _Recurrent:
             )
         if packed is None:
             if T == 0:
-                raise InputError(f"Expected sequence length to be larger than 0; got input of shape {shape}")
+                raise InputError(f"Expected sequence length to be larger than 0 in RNN; got input of shape {shape}")
             steps = Steps((N,) * T)
         return x, steps, packed, unbatched
 

@@ -7,6 +7,15 @@
   References) ends with one "Questions" admonition of class ``questions``:
   2 to 4 numbered questions, each with its answer folded in a
   ``{dropdown}`` (sphinx-design), so a reader can try before looking.
+- The questions of a page mix their kinds: at least two of derivation,
+  prediction and code reading, each named at the start of its question.
+- The cells a reader sees carry no ``glue(...)`` bookkeeping (it goes in a
+  hidden cell, tagged ``remove-cell``, or ``remove-input`` where the output
+  is shown), and no cell is longer than a screen (40 lines): long code lives
+  in the package, a cell does one thing.
+
+Every page of chapters 1 to 9 in the toc, a chapter's sections included, is
+held to the same rule.
 
 The written form, as the chapters use it::
 
@@ -25,12 +34,18 @@ import re
 
 import pytest
 
-from booktools import ROOT, source_of
+from booktools import CHAPTERS, source_of, toc_files
 
-# Pages held to the rule. Chapters 6 and 7 (and part three) add their pages here when they follow it.
-PAGES = ["book/01_sequence_modeling", "book/02_rnn", "book/03_bptt", "book/04_lstm", "book/05_gru",
-         "book/08_linear_recurrences", "book/09_state_space_models"]
+# The chapters' pages: each chapter of booktools.CHAPTERS and its sections in the toc (book/06_seq2seq, ...).
+PAGES = [page for page in toc_files() if re.fullmatch(r"book/0\d_\w+", page)]
 NOT_TAUGHT = {"Summary", "Exercises", "References", "Further reading"}
+KINDS = ("Derivation", "Prediction", "Code reading")
+KIND = re.compile(r"^\d+\. \*\((" + "|".join(KINDS) + r")\.\)\*", re.M)
+
+
+def test_every_chapter_and_its_sections_are_held_to_the_rule():
+    assert set(CHAPTERS) <= set(PAGES), f"chapters missing from the checked pages: {sorted(set(CHAPTERS) - set(PAGES))}"
+    assert len(PAGES) > len(CHAPTERS), "no chapter has sections in the toc: chapters 6 and 7 should"
 
 
 def without_code(text):
@@ -103,6 +118,37 @@ def test_every_main_section_ends_with_questions(page):
     assert not problems, f"{page}:\n  " + "\n  ".join(problems)
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_the_questions_mix_their_kinds(page):
+    kinds = set(KIND.findall(page_text(page)))
+    assert len(kinds) >= 2, (f"{page}: questions of {len(kinds)} kind ({sorted(kinds)}); mix at least two of "
+                             f"{KINDS}, named as '1. *(Prediction.)* ...'")
+
+
+CELL = re.compile(r"```\{code-cell\} ipython3\n(.*?)```", re.S)
+MAX_CELL_LINES = 40
+
+
+def code_cells(page):
+    return CELL.findall(source_of(page).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_glue_calls_stay_in_hidden_cells(page):
+    visible = []
+    for cell in code_cells(page):
+        if re.match(r":tags: \[(remove-cell|remove-input)\]", cell):
+            continue
+        visible += [line.strip() for line in cell.splitlines() if re.search(r"\bglue\(", line)]
+    assert not visible, f"{page}: glue(...) in {len(visible)} lines of cells the reader sees: {visible[:3]}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_cell_is_longer_than_a_screen(page):
+    longest = max((len(cell.splitlines()) for cell in code_cells(page)), default=0)
+    assert longest <= MAX_CELL_LINES, f"{page}: a cell of {longest} lines; split it (one cell, one thing)"
+
+
 def test_the_parser_finds_questions_and_answers():
     text = """# T
 
@@ -140,3 +186,5 @@ Text.
     (block, klass), = admonitions(body, "Questions")
     assert klass.group(1) == "questions"
     assert [d for _, d in questions(block)] == [1, 1]
+    assert KIND.findall("1. *(Prediction.)* What happens?\n2. *(Code reading.)* Which line?\n3. Why?") == [
+        "Prediction", "Code reading"]

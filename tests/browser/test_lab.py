@@ -1,6 +1,6 @@
 """A learner's workflow in JupyterLab, in a real browser: open an exercise, run it, read the checks, validate.
 
-Starts JupyterLab from the course's environment (what ``make lab`` runs) on a
+Starts JupyterLab as ``make lab`` does (scripts/lab.sh) on a
 free local port, over a temporary copy of an exercise, and drives it with
 Debian's headless Chromium:
 
@@ -9,6 +9,9 @@ Debian's headless Chromium:
    after "Run All", the first test cell shows the check's message naming the
    mistake, the other test cells show the learner's ``NotImplementedError``,
    and nbgrader's Validate button reports a failure;
+   the failure shows the check's message without the course's library frames;
+   the learner's JupyterLab has no instructor panels (Formgrader, Create
+   Assignment, the course and assignment lists) and no news pop-up;
 2. the same notebook with every answer, code and written, filled in from the
    solutions (Validate also wants the written answers): every
    visible check says its cases pass, and Validate says "Success!".
@@ -25,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -128,14 +132,13 @@ def lab(workdir, tmp_path_factory):
         OPENBLAS_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
     )
+    env.update(JUPYTER=str(JUPYTER), LAB_ROOT=str(workdir))
+    # What `make lab` runs (scripts/lab.sh adds --allow-root as root), on workdir rather than exercises/.
     args = [
-        str(JUPYTER), "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.root_dir={workdir}", "--IdentityProvider.token=", "--ServerApp.password=",
+        "bash", str(ROOT / "scripts" / "lab.sh"), "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+        "--IdentityProvider.token=", "--ServerApp.password=",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to run commands and read the model
-        "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
-    if os.geteuid() == 0:
-        args.append("--allow-root")
     log = open(home / "lab.log", "w")
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     base = f"http://127.0.0.1:{port}"
@@ -264,6 +267,10 @@ def test_a_wrong_answer_shows_the_message_that_names_it(browser, lab):
     first = outputs["test_rnn_step_forward"]
     assert "Wh is used transposed" in first, f"the first check's message does not name the mistake:\n{first}"
     assert "Wh is used transposed" in page, "the message is in the model but not drawn on the page"
+    # the message alone: no frame of the course's library, no source around check()'s raise
+    assert "Traceback" not in first, first  # (the blank answers' cells show the learner's own frames)
+    for noise in ("rnncourse/checks", "_core.py", "raise _for_the_learner", "site-packages"):
+        assert noise not in first and noise not in page, f"the learner sees {noise!r}:\n{page}"
     for grade_id, text in outputs.items():
         if grade_id != "test_rnn_step_forward":
             assert "NotImplementedError" in text, f"{grade_id}: a blank answer should show NotImplementedError, got:\n{text}"
@@ -284,3 +291,33 @@ def test_the_filled_in_notebook_passes_every_visible_check(browser, lab):
     passed, text = validate(browser)
     assert passed, f"Validate failed the filled-in notebook:\n{text}"
     assert "Success" in text
+
+
+# Commands of nbgrader's instructor extensions, and JupyterLab's news pop-up (its announcements plugin).
+INSTRUCTOR_COMMANDS = """
+const ids = window.jupyterapp.commands.listCommands();
+return ids.filter(id => /formgrader|create-assignment|course-list|assignment-list/i.test(id));
+"""
+
+PLUGINS = "return window.jupyterapp.hasPlugin(arguments[0]);"
+
+
+def test_the_learners_lab_has_no_instructor_panels_and_no_pop_ups(browser, lab):
+    """Fails if `make lab` loads nbgrader's instructor extensions (in the page or on the server) or the news pop-up,
+    or loses the Validate button (nbgrader's validate extension stays on)."""
+    browser.get(f"{lab}/lab/tree/wrong.ipynb")
+    WebDriverWait(browser, START_TIMEOUT_S).until(lambda d: d.execute_script(NOTEBOOK_READY, "wrong.ipynb"))
+    assert browser.execute_script(INSTRUCTOR_COMMANDS) == []
+    assert not browser.execute_script(PLUGINS, "@jupyterlab/apputils-extension:announcements")
+    assert browser.execute_script(PLUGINS, "@jupyter/nbgrader:validate-assignment")
+    shown = browser.find_element(By.TAG_NAME, "body").text
+    for panel in ("Formgrader", "Create Assignment", "Assignment List", "Course List"):
+        assert panel not in shown, panel
+    assert not browser.find_elements(By.CSS_SELECTOR, ".jp-Notification-Toast, .Toastify__toast")
+    assert browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .validate-button")
+    for path in ("formgrader", "assignments", "formgraders"):  # nbgrader's instructor and exchange handlers are off
+        try:
+            code = urllib.request.urlopen(f"{lab}/{path}", timeout=10).status
+        except urllib.error.HTTPError as err:
+            code = err.code
+        assert code == 404, (path, code)

@@ -173,6 +173,7 @@ def in_float32(fn):
         return _to_float32(fn(*args))
 
     wrapped.__name__ = fn.__name__
+    wrapped.__wrapped__ = fn  # where the learner's function finds the functions it calls by name
     return wrapped
 
 

@@ -22,6 +22,10 @@ declared dependencies (``depends`` of :mod:`rnncourse.checks.calls`):
   ``attention_backward`` ``masked_softmax_backward``, for the same reason (a
   softmax wrong only on huge scores or empty sequences leaves attention's
   cases right: then attention keeps its points).
+- ``parallel_scan`` calls ``compose_affine`` and ``min_gru_forward``
+  ``parallel_scan`` (08): the scan combines with the learner's operator, and
+  minGRU runs on the learner's scan; ``linear_attention_rnn_forward``
+  (09) calls ``linear_attention_rnn_step``, a sequence being its step in a loop.
 
 No other function calls a graded one. A backward's points never depend on a
 forward: its test gives it the cache a right forward returns.
@@ -56,8 +60,16 @@ def _all_mistakes():
 
 
 def dependents(name):
-    """The graded functions that call ``name`` (its declared dependents)."""
-    return {spec.name for a in assignments() for spec in checks_of(a) if name in spec.call.depends}
+    """The graded functions that call ``name``, directly or through another (08: ``min_gru_forward`` calls
+    ``parallel_scan``, which calls ``compose_affine``): its declared dependents."""
+    found, todo = set(), [name]
+    while todo:
+        callee = todo.pop()
+        for spec in (spec for a in assignments() for spec in checks_of(a) if callee in spec.call.depends):
+            if spec.name not in found:
+                found.add(spec.name)
+                todo.append(spec.name)
+    return found
 
 
 def wrong_functions(functions, right):
@@ -176,4 +188,7 @@ def test_the_declared_dependencies_are_the_ones_the_notebooks_ask_for():
         "gru_backward": {"gru_step_backward"},
         "attention_forward": {"masked_softmax_forward"},
         "attention_backward": {"masked_softmax_backward"},
+        "parallel_scan": {"compose_affine"},
+        "min_gru_forward": {"parallel_scan"},
+        "linear_attention_rnn_forward": {"linear_attention_rnn_step"},
     }

@@ -1836,12 +1836,18 @@ def read_grades(path):
     return rows
 
 
-def run_grade(submissions, out, *, course, db, secret=None, workers=2, limits=FAST_LIMITS, watch=False, timeout=1200):
-    """``rnncourse grade 02_rnn SUBMISSIONS`` in a subprocess; the batch's rows and, if ``watch``, its processes."""
+def run_grade(submissions, out, *, course, db, secret=None, workers=2, limits=FAST_LIMITS, watch=False, timeout=1200,
+              wrap=None):
+    """``rnncourse grade 02_rnn SUBMISSIONS`` in a subprocess; the batch's rows and, if ``watch``, its processes.
+
+    ``wrap(cmd)``, if given, is the command line that runs ``cmd`` (e.g. as another user; it must exec it).
+    """
     cmd = [*grader_command(), "grade", ASSIGNMENT, str(submissions), "--out", str(out), "--course", str(course),
            "--db", f"sqlite:///{db}", "--workers", str(workers), "--no-progress", *limits]
     if secret is not None:
         cmd += ["--secret-file", str(secret)]
+    if wrap is not None:
+        cmd = wrap(cmd)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,

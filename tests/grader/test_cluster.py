@@ -13,6 +13,8 @@ that kills its worker every time stays short.
   again: every row from the cache, none sent to a worker.
 - A task that kills its worker every time ends as one ``error`` row, and
   the batch's other rows are graded.
+- The two workers, holding their sandbox slots at the same time, run
+  student code under different uids and in different cgroup folders.
 """
 
 import csv
@@ -26,7 +28,9 @@ import pytest
 import corpus
 from dask_cluster import LocalDaskCluster
 
-pytestmark = pytest.mark.slow  # a Dask cluster and two grading batches
+# A Dask cluster and two grading batches; one cluster for the module: with pytest-xdist, the slow stage's
+# --dist loadgroup keeps the module's tests on one xdist worker (so one scheduler).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dask_cluster")]
 
 HOSTILE = ("os_exit", "kill_all", "fork_bomb", "memory_bomb", "infinite_loop", "read_course", "forge_results")
 MALFORMED = ("invalid_json", "empty_file", "missing_notebook", "wrong_file_name", "not_utf8")
@@ -157,3 +161,52 @@ def test_a_submission_that_kills_its_worker_every_time_is_an_error_row(cluster, 
     [deadly] = [r for r in rows if r["student_id"] == "deadly"]
     assert "died each time" in deadly["reason"]
     cluster.client.wait_for_workers(2, timeout=120)  # the nannies restarted them, for the tests after
+
+
+def test_two_workers_of_one_host_never_share_a_sandbox_uid_or_cgroup(cluster, tmp_path):
+    """Fails if two worker processes of one host, running at the same time, get one sandbox uid or one cgroup folder.
+
+    Each worker holds a slot lease (as :func:`~rnncourse.grader.cluster.run_notebook` does) until both
+    hold one, runs ``os.getuid()`` in its sandbox under that slot, and says its cgroup folder.
+    (Mutation tried: ``slot_lease`` yielding 0 always: both sandboxes run as uid 60001.)
+    """
+    from rnncourse.grader.cluster import WorkerSpec
+    from rnncourse.grader.core import package_digest
+    from rnncourse.grader.sandbox import Limits
+
+    spec = WorkerSpec(corpus.ASSIGNMENT, package_digest(), Limits(cell_timeout=30, timeout=60), True)
+    meeting = str(tmp_path)
+
+    def hold_a_slot(spec):  # local: Dask sends it by value
+        import os
+        import time
+        from pathlib import Path
+
+        from rnncourse.grader.cluster import _sandbox, slot_lease
+
+        sandbox = _sandbox(spec)
+        with slot_lease() as slot:
+            Path(meeting, str(os.getpid())).touch()
+            deadline = time.monotonic() + 60
+            while len(os.listdir(meeting)) < 2 and time.monotonic() < deadline:  # both leases held at once
+                time.sleep(0.05)
+            together = len(os.listdir(meeting)) >= 2
+            code, out = sandbox.run_python("import os; print(os.getuid())", slot=slot)
+            cgroups = sandbox.cgroups
+            folders = None if cgroups is None or not sandbox.use_cgroups else (
+                sorted(map(str, cgroups.base.values())) if isinstance(cgroups.base, dict) else [str(cgroups.base)])
+            return {"together": together, "slot": slot, "uid": out.decode().strip(), "code": code,
+                    "root": sandbox.root, "isolated": sandbox.isolated, "cgroups": folders}
+
+    workers = sorted(cluster.client.scheduler_info()["workers"])
+    assert len(workers) == 2
+    futures = [cluster.client.submit(hold_a_slot, spec, workers=[w], allow_other_workers=False, pure=False)
+               for w in workers]
+    a, b = cluster.client.gather(futures, errors="raise")
+    assert a["together"] and b["together"], (a, b)
+    assert a["code"] == b["code"] == 0, (a, b)
+    assert a["slot"] != b["slot"], (a, b)
+    if a["root"] and a["isolated"]:  # root with bubblewrap: uid UID_BASE + slot (the non-root mode keeps the grader's)
+        assert a["uid"] != b["uid"] and {a["uid"], b["uid"]} <= {str(60001 + s) for s in range(8)}, (a, b)
+    if a["cgroups"] is not None or b["cgroups"] is not None:
+        assert not set(a["cgroups"] or ()) & set(b["cgroups"] or ()), (a, b)

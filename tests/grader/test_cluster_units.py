@@ -90,16 +90,19 @@ class FakeClient:
 SPEC = cluster.WorkerSpec("02_rnn", "digest-of-this-grader", Limits(), True)
 
 
-def report(host, digest="digest-of-this-grader", isolated=True, warnings=()):
-    return {"host": host, "pid": 1, "digest": digest, "isolated": isolated, "warnings": list(warnings)}
+def report(host, digest="digest-of-this-grader", isolated=True, warnings=(), mode=("sandbox mode: m",)):
+    return {"host": host, "pid": 1, "digest": digest, "isolated": isolated, "mode": list(mode), "warnings": list(warnings)}
 
 
 def test_workers_of_another_version_or_isolation_are_refused_before_grading():
-    """Fails if a worker with another rnncourse (other checks, other references) or without bubblewrap grades."""
+    """Fails if a worker with another rnncourse (other checks, other references) or without bubblewrap grades,
+    or if the workers' sandbox modes are not printed, once each."""
     logged = []
-    same = {"tcp://a:1": report("a"), "tcp://b:1": report("b", warnings=["w"])}
+    same = {"tcp://a:1": report("a"), "tcp://b:1": report("b", warnings=["w"]),
+            "tcp://e:1": report("e", mode=("sandbox mode: other",))}
     assert cluster._check_workers(FakeClient(same), SPEC, logged.append) is True
-    assert logged == ["warning: on the workers (e.g. b): w"]
+    assert logged == ["on the workers of a, b:\nsandbox mode: m", "warning: on the workers (e.g. b): w",
+                      "on the workers of e:\nsandbox mode: other"]
     other = {**same, "tcp://c:1": report("c", digest="older")}
     with pytest.raises(GradeError, match=r"another version of rnncourse than this grader: c \(tcp://c:1\)"):
         cluster._check_workers(FakeClient(other), SPEC, logged.append)

@@ -13,6 +13,7 @@ import copy
 import csv
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -358,6 +359,121 @@ def test_manual_scores_given_in_the_gradebook_count_and_are_no_longer_pending(ba
     assert (rows["honest"]["score"], rows["honest"]["manual_pending"]) == (17.5, 2)
     with Gradebook(db, course_id="rnncourse") as gb:  # the manual score survives the re-grade
         assert gb.find_grade("q_gradcheck", "02_rnn", "02_rnn", "honest").manual_score == 1.5
+
+
+def test_the_feedback_page_shows_the_points_and_comment_given_by_hand(batch, tmp_path, monkeypatch):
+    """Fails if the page says only "graded by hand" for an answer a person graded, loses the grader's comment,
+    shows it unescaped, or claims points for an answer still waiting."""
+    from nbgrader.api import Comment, Gradebook, MissingEntry
+
+    from rnncourse.grader.source import load_assignment
+
+    subs, out, db = _copy_batch(batch, tmp_path)
+    with Gradebook(db, course_id="rnncourse") as gb:
+        gb.find_grade("q_gradcheck", "02_rnn", "02_rnn", "honest").manual_score = 1.5
+        try:
+            comment = gb.find_comment("q_gradcheck", "02_rnn", "02_rnn", "honest")
+        except MissingEntry:  # as formgrader would make it
+            cell = gb.find_solution_cell("q_gradcheck", "02_rnn", "02_rnn")
+            comment = Comment(cell_id=cell.id, notebook=gb.find_submission_notebook("02_rnn", "02_rnn", "honest"))
+            gb.db.add(comment)
+        comment.manual_comment = "Right, but <b>why</b> does the error grow with h?"
+        gb.db.commit()
+    monkeypatch.setattr(core, "package_digest", lambda: FIXED_DIGEST)
+    core.grade("02_rnn", subs, out, db=db, secret_file=batch["secret"], workers=2, progress=False, log=lambda m: None)
+    page = (out / "feedback" / "honest" / "02_rnn.html").read_text(encoding="utf-8")
+    assert "q_gradcheck: 1.5 / 2, graded by hand." in page, page
+    assert "Right, but &lt;b&gt;why&lt;/b&gt; does the error grow with h?" in page and "<b>why</b>" not in page
+    written = [c for c in load_assignment(ROOT, "02_rnn").notebooks[0].graded if not c.auto and c.grade_id != "q_gradcheck"]
+    assert written and all(f"{c.grade_id} ({c.points:g} points): to be graded by hand." in page for c in written), page
+    other = (out / "feedback" / "release" / "02_rnn.html").read_text(encoding="utf-8")
+    assert "graded by hand." not in other.replace("to be graded by hand.", "")  # nobody graded release's answers
+
+
+def test_student_option_grades_those_students_again_and_leaves_every_other_row_byte_identical(batch, tmp_path, monkeypatch):
+    """Fails if --student rewrites grades.csv with its rows alone, changes another line, or grades anyone else."""
+    from rnncourse.grader import GradeError
+
+    subs, out, db = _copy_batch(batch, tmp_path)
+    before = (out / "grades.csv").read_bytes().splitlines(keepends=True)
+    write_submission(subs, "release", "02_rnn", notebook_of(SOLUTIONS, "02_rnn"))  # a resubmission, now right
+    write_submission(subs, "honest", "02_rnn", notebook_of(EXERCISES, "02_rnn"))  # changed, but not asked for
+    graded = []
+    real_grade = core._Batch.grade
+    monkeypatch.setattr(core._Batch, "grade", lambda self, job: graded.append(job.student) or real_grade(self, job))
+    monkeypatch.setattr(core, "package_digest", lambda: FIXED_DIGEST)
+    options = dict(db=db, secret_file=batch["secret"], workers=2, progress=False, log=lambda m: None)
+    table = core.grade("02_rnn", subs, out, students=["release", "garbage"], **options)
+    assert sorted(graded) == ["garbage", "release"]
+    after = (out / "grades.csv").read_bytes().splitlines(keepends=True)
+    assert len(after) == len(before) and after[0] == before[0]
+    changed = [(b, a) for b, a in zip(before, after) if b != a]
+    assert len(changed) == 1 and changed[0][0].startswith(b"release,") and changed[0][1].startswith(b"release,02_rnn,16,")
+    assert [r["student_id"] for r in table] == [line.split(b",")[0].decode() for line in after[1:]]
+    assert (out / "feedback" / "release" / "02_rnn.html").read_text().count("6 / 6") >= 1
+    with pytest.raises(GradeError, match="no submission of 'nobody_here'"):
+        core.grade("02_rnn", subs, out, students=["release", "nobody_here"], **options)
+    assert (out / "grades.csv").read_bytes().splitlines(keepends=True) == after  # an error changes nothing
+    done = _cli("grade", "02_rnn", subs, "--out", out, "--db", db, "--secret-file", batch["secret"], "--student", "release",
+                "--workers", "1", "--no-progress")
+    assert done.returncode == 0 and "graded again: release" in done.stderr, done.stderr
+
+
+def test_the_guides_export_commands_export_the_graded_rows(batch, tmp_path):
+    """Fails if a command of the guide's "Exporting" block writes fewer rows than the gradebook holds (its
+    `--assignment "[02_rnn]"` exported the header alone: nbgrader read it as an assignment named "[02_rnn]")."""
+    guide = (ROOT / "book" / "instructor_guide.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", guide, re.S) if "nbgrader export" in b)
+    db = tmp_path / "gradebook.db"
+    shutil.copy(batch["db"].removeprefix("sqlite:///"), db)
+    commands = [shlex.split(line.split("#")[0]) for line in block.splitlines() if "nbgrader export" in line]
+    assert len(commands) == 2
+    for words in commands:
+        assert words[:2] == [".venv/bin/nbgrader", "export"], words
+        done = subprocess.run([sys.executable, "-m", "nbgrader", *words[1:], f"--db=sqlite:///{db}"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        to = words[words.index("--to") + 1] if "--to" in words else "grades.csv"
+        with open(tmp_path / to, newline="", encoding="utf-8") as f:
+            exported = list(csv.DictReader(f))
+        assert {(r["assignment"], r["student_id"]) for r in exported} >= {("02_rnn", "honest"), ("02_rnn", "release")}, words
+
+
+def _set_answer(path, grade_id, edit):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+    cell["source"] = edit("".join(cell["source"]))
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return cell["source"]
+
+
+@pytest.mark.slow  # two gradings in the sandbox (about a minute)
+def test_check_solutions_passes_the_course_and_fails_loudly_on_a_wrong_solution_or_a_scoring_release(tmp_path):
+    """Fails if --check-solutions fails the course's own 02_rnn, or passes (exit 0) a source notebook whose model
+    answer a check fails (Wh transposed) or a released notebook that scores with an answer left in it."""
+    from rnncourse.grader.solutions_check import check_solutions
+
+    table, problems = check_solutions("02_rnn", workers=2, progress=False, log=lambda m: None)
+    assert problems == [] and sorted(r["student_id"] for r in table) == ["released", "solutions"], problems
+    solution = next(r for r in table if r["student_id"] == "solutions")
+    assert solution["score"] + solution["manual_pending"] == solution["max_score"] > 0
+    assert next(r for r in table if r["student_id"] == "released")["score"] == 0
+
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(SOLUTIONS / "02_rnn", course / "solutions" / "02_rnn")
+    shutil.copytree(EXERCISES / "02_rnn", course / "exercises" / "02_rnn")
+    model = _set_answer(course / "solutions" / "02_rnn" / "02_rnn.ipynb", "rnn_step_forward",
+                        lambda text: text.replace("prev_h @ Wh + b", "prev_h @ Wh.T + b"))
+    assert "Wh.T" in model
+    _set_answer(course / "exercises" / "02_rnn" / "02_rnn.ipynb", "rnn_step_forward", lambda text: model.replace("Wh.T", "Wh"))
+    done = _cli("grade", "02_rnn", "--check-solutions", "--course", course, "--workers", "2", "--no-progress")
+    failed = [line for line in done.stderr.splitlines() if "FAILED" in line]
+    assert done.returncode == 1 and len(failed) == 2, done.stderr
+    assert any("solutions/02_rnn/02_rnn.ipynb: the source notebook scores" in line for line in failed), failed
+    assert any("exercises/02_rnn/02_rnn.ipynb: the released notebook scores" in line for line in failed), failed
+    assert sorted(p.name for p in course.iterdir()) == ["exercises", "nbgrader_config.py", "solutions"]  # wrote nothing
 
 
 # --- the command ------------------------------------------------------------------------

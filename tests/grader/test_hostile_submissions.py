@@ -89,8 +89,12 @@ def instructor_files(course):
             for name in ("solutions", "rnncourse", "gradebook.db", ".rnncourse-secret", "nbgrader_config.py")}
 
 
-def grade_everything(work):
-    """Grade the hostile batch and the honest-alone batch; return what was observed (plain data)."""
+def grade_everything(work, as_user=None):
+    """Grade the hostile batch and the honest-alone batch; return what was observed (plain data).
+
+    ``as_user`` (a :class:`nonroot.Unprivileged`): the batch is the user's and graded as the user; no
+    honest-alone batch.
+    """
     course = corpus.make_course(work / "course")
     secret = (course / ".rnncourse-secret").read_bytes()
     make_decoy_gradebook(course / "gradebook.db")
@@ -109,9 +113,12 @@ def grade_everything(work):
 
     started = time.time()
     autograded = work / "autograded"
+    if as_user is not None:
+        as_user.give(work)
     batch = corpus.run_grade(targets.submissions, targets.out, course=course, db=targets.db,
                              secret=course / ".rnncourse-secret", watch=True,
-                             limits=(*corpus.FAST_LIMITS, "--autograded", str(autograded)))
+                             limits=(*corpus.FAST_LIMITS, "--autograded", str(autograded)),
+                             wrap=as_user and as_user.wrap)
     time.sleep(2)  # a daemon that survived would mark its presence within half a second
     survivors = batch.watcher.survivors(token=targets.token, since=started)
     uids = sorted({uid for uid, _ in batch.watcher.seen.values()})
@@ -126,10 +133,12 @@ def grade_everything(work):
         Path(path).unlink(missing_ok=True)
 
     # The honest ones alone, against another copy of the course (with the same secret).
-    alone_course = corpus.make_course(work / "alone" / "course")
-    corpus.build_honest(work / "alone" / "submissions")
-    alone = corpus.run_grade(work / "alone" / "submissions", work / "alone" / "out", course=alone_course,
-                             db=work / "alone" / "gradebook.db", secret=alone_course / ".rnncourse-secret")
+    alone = corpus.Batch(None, "", "", [], 0.0)
+    if as_user is None:
+        alone_course = corpus.make_course(work / "alone" / "course")
+        corpus.build_honest(work / "alone" / "submissions")
+        alone = corpus.run_grade(work / "alone" / "submissions", work / "alone" / "out", course=alone_course,
+                                 db=work / "alone" / "gradebook.db", secret=alone_course / ".rnncourse-secret")
 
     feedback = {}
     for page in sorted((targets.out / "feedback").rglob("*")) if (targets.out / "feedback").is_dir() else []:

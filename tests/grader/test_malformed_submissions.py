@@ -21,13 +21,16 @@ MALFORMED = {corpus.malformed_student(m): m for m in corpus.MALFORMED}
 CONTROL = "zz_full"
 
 
-def grade_malformed(work):
+def grade_malformed(work, as_user=None):
+    """Grade the malformed batch (as ``as_user``, a :class:`nonroot.Unprivileged`, when given)."""
     course = corpus.make_course(work / "course")
     submissions = work / "submissions"
     corpus.build_malformed(submissions)
     corpus.write_student(submissions / CONTROL, corpus.honest("full"))
+    if as_user is not None:
+        as_user.give(work)
     batch = corpus.run_grade(submissions, work / "out", course=course, db=work / "gradebook.db",
-                             secret=course / ".rnncourse-secret")
+                             secret=course / ".rnncourse-secret", wrap=as_user and as_user.wrap)
     huge = submissions / corpus.malformed_student(next(m for m in corpus.MALFORMED if m.name == "huge_file"))
     for path in huge.rglob("*.ipynb"):
         path.unlink()  # 100 MB: do not keep it in the temporary folder

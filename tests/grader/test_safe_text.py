@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from rnncourse.grader import autograded, rows
+from rnncourse.grader import GradeError, autograded, rows
 from rnncourse.grader.source import load_assignment
 
 from test_grader_units import ROOT, _gid, _notebook
@@ -171,3 +171,27 @@ def test_every_field_of_a_row_is_bounded_and_on_one_line():
     buf = io.StringIO()
     csv.writer(buf).writerow(row.values())
     assert buf.getvalue().count("\n") == 1
+
+
+def test_updating_the_rows_of_some_students_leaves_every_other_line_byte_identical(tmp_path):
+    """Fails if update_csv rewrites the others' lines (re-quoting, a lost leading quote, other line ends),
+    drops a row, keeps a replaced student's old row, or loses the order by student and notebook."""
+    def row(student, notebook, score, reason=""):
+        return rows.make_row({"student_id": student, "notebook": notebook, "status": "graded", "reason": reason,
+                              "auto_score": score, "max_score": 20})
+
+    table = [row("=cmd", "02_rnn", 1, 'said "hi", then, left'), row("bob", "02_rnn", 3), row("bob", "04_lstm", 4),
+             row("carol", "02_rnn", 5, "-2+3")]
+    path = tmp_path / "grades.csv"
+    rows.write_csv(path, table)
+    before = path.read_bytes().splitlines(keepends=True)
+    whole = rows.update_csv(path, [row("bob", "02_rnn", 20), row("alice", "02_rnn", 7)], {"bob", "alice"})
+    after = path.read_bytes().splitlines(keepends=True)
+    assert after[0] == before[0] and after[1] == before[1] and after[-1] == before[-1]  # =cmd and carol as they were
+    assert [(r["student_id"], r["notebook"], r["score"]) for r in whole] == [
+        ("=cmd", "02_rnn", "1"), ("alice", "02_rnn", 7), ("bob", "02_rnn", 20), ("carol", "02_rnn", "5")]
+    assert len(after) == 5 and b"04_lstm" not in b"".join(after)  # bob's rows are the new grading's: a notebook he no longer submits goes, as in a whole re-grade
+    assert whole[0]["reason"] == 'said "hi", then, left' and whole[-1]["reason"] == "-2+3"  # read back as given
+    path.write_text("student_id,notebook\r\nx,y\r\n")
+    with pytest.raises(GradeError, match="columns"):
+        rows.update_csv(path, [], {"bob"})

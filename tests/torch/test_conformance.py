@@ -339,6 +339,56 @@ def test_2_per_sample_gradients_with_torch_func_equal_torchs_one_at_a_time(kind)
         assert_close(batched[name], torch.stack([g[name] for g in one_at_a_time]), f"per-sample gradient of {name}")
 
 
+# Points 1 and 2 for the cells. A cell is one step in plain tensor operations
+# (no hand-written backward), so autograd differentiates it to any order; its
+# higher derivatives are compared with torch's cells all the same, since code
+# that swaps a step for a faster function (as the layers do) would break them.
+CELL_VARIANTS = [("rnn_cell", {}), ("rnn_cell", dict(nonlinearity="relu")), ("rnn_cell", dict(bias=False)),
+                 ("lstm_cell", {}), ("gru_cell", {})]
+
+
+@pytest.mark.parametrize("kind, kwargs", CELL_VARIANTS, ids=[f"{k}-{kw}" for k, kw in CELL_VARIANTS])
+def test_1_2_cells_higher_derivatives_equal_torchs(kind, kwargs):
+    ours, theirs = make_pair(kind, 3, 4, **kwargs)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    n_states = 2 if kind == "lstm_cell" else 1
+    hx = tuple(torch.randn(2, 4, dtype=torch.float64, generator=g, requires_grad=True) for _ in range(n_states))
+    names = list(params_of(ours))
+
+    def as_cell_function(module):
+        def f(x, *rest):
+            weights = dict(zip(names, rest[n_states:]))
+            state = tuple(rest[:n_states]) if n_states == 2 else rest[0]
+            return _leaves(torch.func.functional_call(module, weights, (x, state)))
+        return f
+
+    inputs = (x, *hx) + tuple(ours.parameters())
+    assert torch.autograd.gradgradcheck(as_cell_function(ours), inputs, fast_mode=True)
+
+    def second(module):  # d/d(x, h, w) of |d <cos(out), out> / d(x, w)|^2
+        out = _leaves(module(x, hx if n_states == 2 else hx[0]))
+        wrt = [x] + list(module.parameters())
+        grads = torch.autograd.grad(out, wrt, [o.cos() for o in out], create_graph=True)
+        return torch.autograd.grad(sum(d.square().sum() for d in grads), [x, *hx] + list(module.parameters()))
+
+    def forward_mode(module):
+        weights = tuple(p.detach() for p in module.parameters())
+        primals = (x.detach(), *(h.detach() for h in hx)) + weights
+        tangents = tuple(torch.randn(p.shape, dtype=p.dtype, generator=torch.Generator().manual_seed(i))
+                         for i, p in enumerate(primals))
+        return torch.func.jvp(as_cell_function(module), primals, tangents)[1]
+
+    def vectorized_jacobian(module):
+        def f(x, *h):
+            return tuple(_leaves(module(x, h if n_states == 2 else h[0])))
+        return _leaves(torch.autograd.functional.jacobian(f, (x, *hx), vectorize=True))
+
+    for how in (second, forward_mode, vectorized_jacobian):
+        for a, b in zip(how(ours), how(theirs), strict=True):
+            assert_close(a, b, f"{kind} {how.__name__}")
+
+
 # ---------------------------------------------------------------------------
 # 3. An empty batch
 
@@ -546,20 +596,24 @@ def _x(*shape, dtype=torch.float32):
     return torch.randn(*shape, dtype=dtype)
 
 
+NO_STEPS = r"Expected sequence length to be larger than 0 in RNN; got input of shape "
+
 # (id, call given the namespace {kind: class}, regex our message must match: the value that came)
 ERROR_INPUTS = [
-    # constructors of the sequence modules (also the module database's list)
-    ("bias=0", lambda M: M["rnn"](3, 5, bias=0), r"bias.*bool.*0"),
-    ("bias=1", lambda M: M["gru"](3, 5, bias=1), r"bias.*bool.*1"),
-    ("bias='True'", lambda M: M["lstm"](3, 5, bias="True"), r"bias.*bool.*'True'"),
-    ("batch_first=0", lambda M: M["rnn"](3, 5, batch_first=0), r"batch_first.*bool.*0"),
-    ("batch_first=1", lambda M: M["gru"](3, 5, batch_first=1), r"batch_first.*bool.*1"),
-    ("batch_first='False'", lambda M: M["lstm"](3, 5, batch_first="False"), r"batch_first.*bool.*'False'"),
-    ("input_size=3.0", lambda M: M["rnn"](3.0, 5), r"input_size.*int.*3\.0"),
-    ("input_size='10'", lambda M: M["gru"]("10", 5), r"input_size.*int.*'10'"),
+    # constructors of the sequence modules (also the module database's list,
+    # whose regexes are torch's words: ours begin with them, then the value)
+    ("bias=0", lambda M: M["rnn"](3, 5, bias=0), r"bias should be of type bool, got: int \(0\)"),
+    ("bias=1", lambda M: M["gru"](3, 5, bias=1), r"bias should be of type bool, got: int \(1\)"),
+    ("bias='True'", lambda M: M["lstm"](3, 5, bias="True"), r"bias should be of type bool, got: str \('True'\)"),
+    ("batch_first=0", lambda M: M["rnn"](3, 5, batch_first=0), r"batch_first should be of type bool, got: int \(0\)"),
+    ("batch_first=1", lambda M: M["gru"](3, 5, batch_first=1), r"batch_first should be of type bool, got: int \(1\)"),
+    ("batch_first='False'", lambda M: M["lstm"](3, 5, batch_first="False"),
+     r"batch_first should be of type bool, got: str \('False'\)"),
+    ("input_size=3.0", lambda M: M["rnn"](3.0, 5), r"input_size should be of type int, got: float \(3\.0\)"),
+    ("input_size='10'", lambda M: M["gru"]("10", 5), r"input_size should be of type int, got: str \('10'\)"),
     ("input_size=0", lambda M: M["lstm"](0, 5), r"input_size.*greater than zero.*0"),
     ("input_size=-1", lambda M: M["rnn"](-1, 5), r"input_size.*greater than zero.*-1"),
-    ("hidden_size=5.0", lambda M: M["gru"](3, 5.0), r"hidden_size.*int.*5\.0"),
+    ("hidden_size=5.0", lambda M: M["gru"](3, 5.0), r"hidden_size should be of type int, got: float \(5\.0\)"),
     ("hidden_size=0", lambda M: M["lstm"](10, 0, 1), r"hidden_size.*greater than zero.*0"),
     ("num_layers=0", lambda M: M["rnn"](10, 10, 0), r"num_layers.*greater than zero.*0"),
     ("dropout=1.5", lambda M: M["gru"](3, 5, dropout=1.5), r"dropout.*\[0, 1\].*1\.5"),
@@ -570,13 +624,16 @@ ERROR_INPUTS = [
     ("proj_size=hidden", lambda M: M["lstm"](3, 5, proj_size=5), r"proj_size.*smaller than hidden_size.*5 >= 5"),
     ("nonlinearity", lambda M: M["rnn"](3, 5, nonlinearity="sigmoid"), r"'sigmoid'.*'tanh' or 'relu'"),
     # forward of the sequence modules
-    ("T=0", lambda M: M["gru"](3, 5)(_x(0, 2, 3)), r"sequence length.*\(0, 2, 3\)"),
-    ("T=0 batch_first", lambda M: M["lstm"](3, 5, batch_first=True)(_x(2, 0, 3)), r"sequence length.*\(2, 0, 3\)"),
-    ("T=0 unbatched", lambda M: M["rnn"](3, 5)(_x(0, 3)), r"sequence length.*\(0, 3\)"),
+    # torch's words, then the input's shape
+    ("T=0", lambda M: M["gru"](3, 5)(_x(0, 2, 3)), NO_STEPS + r"\(0, 2, 3\)"),
+    ("T=0 batch_first", lambda M: M["lstm"](3, 5, batch_first=True)(_x(2, 0, 3)), NO_STEPS + r"\(2, 0, 3\)"),
+    ("T=0 unbatched", lambda M: M["rnn"](3, 5)(_x(0, 3)), NO_STEPS + r"\(0, 3\)"),
     ("4-D input", lambda M: M["rnn"](3, 5)(_x(2, 2, 2, 3)), r"2-?D or 3-?D.*4-?D"),
     ("input size", lambda M: M["lstm"](3, 5)(_x(4, 2, 6)), r"input_size.*Expected 3, got 6"),
     ("dtype", lambda M: M["gru"](3, 5)(_x(4, 2, 3, dtype=torch.float64)),
-     r"dtype \(torch.float64\).*weight dtype \(torch.float32\)"),
+     # torch's words (the module database's regex), with the module's name
+     r"RNN input dtype \(torch.float64\) does not match weight dtype \(torch.float32\) of this GRU\. "
+     r"Convert input: input\.to\(torch.float32\), or convert model: model\.to\(torch.float64\)"),
     ("hidden dtype", lambda M: M["lstm"](3, 5)(_x(6, 4, 3), (_x(1, 4, 5, dtype=torch.float64), _x(1, 4, 5))),
      r"torch.float64.*torch.float32"),
     ("hidden batch", lambda M: M["rnn"](3, 5, 2)(_x(6, 4, 3), _x(2, 7, 5)), r"\(2, 4, 5\).*\[2, 7, 5\]"),

@@ -548,8 +548,8 @@ def check_while_grading(name, *functions, hidden=False, seed=None):
 
 
 # The assignments' modules use the classes above.
-from . import applications, attention, bptt, gru, lstm, rnn, sequence_modeling  # noqa: E402
+from . import applications, attention, bptt, gru, lstm, rnn, scan, sequence_modeling, ssm  # noqa: E402
 
-for _assignment in (sequence_modeling, rnn, bptt, lstm, gru, attention, applications):  # in course order
+for _assignment in (sequence_modeling, rnn, bptt, lstm, gru, attention, applications, scan, ssm):  # in course order
     register(_assignment)
 del _assignment
