@@ -25,7 +25,9 @@ The same notebooks are graded twice, in a temporary folder:
    process. Printed: submissions per minute, the 2-worker/1-worker ratio,
    and the CPU seconds per submission on each side (the single writer: the
    grading command; the workers: a cpuacct cgroup of theirs, when run as
-   root), the figures the instructor guide's N-machine estimate uses.
+   root), the figures the instructor guide's N-machine estimate uses; and
+   the grader's once-per-batch CPU (one submission through the cluster),
+   so that its CPU per submission can be told from its start-up.
    ``--no-cluster`` skips it.
 
 Only the grading command is timed (the set-up of either course is not). It
@@ -193,6 +195,13 @@ def grade_on_cluster(work, batch, env, n):
                      if group is not None else "")
                   + f"{60 * n / wall:6.1f} submissions/min  (statuses: {statuses})")
             print(f"load average {os.getloadavg()[0]:.2f}")
+        # The grader's once-per-batch cost (imports, the gradebook, the connection, the workers' check):
+        # one submission through the same cluster; the rest of the 2-worker run's CPU is per submission.
+        first = dict([next(iter(batch.items()))])
+        _, once, _, _ = grade_with_rnncourse(work / "once", first, 1, env, cluster.address)
+        writer = (figures[2][1] - once) / max(n - 1, 1)
+        print(f"the grader's process: {once:.1f} s CPU once per batch (one submission's run), then "
+              f"{1000 * writer:.0f} ms CPU per submission (the 2-worker run's rest, over {n - 1})")
     finally:
         cluster.close()
         if group is not None:
