@@ -35,7 +35,9 @@ What the cluster may do to a batch, and what happens then:
 
 The cache is this process's, so it works whichever worker ran a submission,
 and a cached submission is never sent. Progress counts the submissions done
-across the cluster, as they come back.
+across the cluster, as they come back. The workers' sandbox modes (which
+guarantees hold there) are printed at the start, once per distinct mode,
+with their hosts.
 """
 
 import contextlib

@@ -99,6 +99,8 @@ def test_batch_on_the_cluster_with_a_worker_killed_equals_the_local_batch(cluste
     [remote] = done
     assert remote.returncode == 0, remote.stderr[-2000:]
     assert killed is not None, "the batch ended before a worker could be killed mid-task"
+    # The workers' sandbox mode, said once (both workers are of this host, in one mode).
+    assert remote.stderr.count("sandbox mode: ") == 1 and "on the workers of " in remote.stderr, remote.stderr[-2000:]
 
     remote_rows = read_rows(tmp_path / "remote")
     local_rows = read_rows(tmp_path / "local")
