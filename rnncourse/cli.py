@@ -96,7 +96,10 @@ def _limits(args):
 
 
 def _run_grader(run):
-    """``(run(), None)``, or ``(None, exit status)`` after saying why it stopped: 2 for an instructor error, 130 when interrupted."""
+    """``(run(), None)``, or ``(None, exit status)`` after saying why it stopped.
+
+    The status is 2 for an instructor error (GradeError, CourseError), 130 when interrupted.
+    """
     from rnncourse.grader.core import GradeError
     from rnncourse.grader.source import CourseError
 
