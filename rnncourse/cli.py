@@ -82,23 +82,46 @@ def _parser():
     return parser
 
 
-def _check_solutions(args):
+def _limits(args):
+    """The limits of the sandbox and the progress bar, as ``grade`` and ``check_solutions`` take them."""
+    return {
+        "cell_timeout": args.cell_timeout,
+        "timeout": args.timeout,
+        "memory": args.memory,
+        "max_output": args.max_output,
+        "max_processes": args.max_processes,
+        "max_notebook_mb": args.max_notebook_mb,
+        "progress": False if args.no_progress else None,
+    }
+
+
+def _run_grader(run):
+    """``(run(), None)``, or ``(None, exit status)`` after saying why it stopped.
+
+    The status is 2 for an instructor error (GradeError, CourseError), 130 when interrupted.
+    """
     from rnncourse.grader.core import GradeError
-    from rnncourse.grader.solutions_check import check_solutions
     from rnncourse.grader.source import CourseError
 
     try:
-        table, problems = check_solutions(
-            args.assignment, course=args.course, workers=args.workers, cell_timeout=args.cell_timeout,
-            timeout=args.timeout, memory=args.memory, max_output=args.max_output, max_processes=args.max_processes,
-            max_notebook_mb=args.max_notebook_mb, progress=False if args.no_progress else None,
-        )
+        return run(), None
     except (GradeError, CourseError) as err:
         print(f"rnncourse grade: error: {err}", file=sys.stderr)
-        return 2
+        return None, 2
     except KeyboardInterrupt:
         print("rnncourse grade: interrupted", file=sys.stderr)
-        return 130
+        return None, 130
+
+
+def _check_solutions(args):
+    from rnncourse.grader.solutions_check import check_solutions
+
+    done, status = _run_grader(
+        lambda: check_solutions(args.assignment, course=args.course, workers=args.workers, **_limits(args))
+    )
+    if done is None:
+        return status
+    table, problems = done
     for row in table:
         print(f"rnncourse grade --check-solutions: {row['student_id']} {row['notebook']}: {row['score']} of "
               f"{row['max_score']} ({row['manual_pending']} to grade by hand), {row['status']}", file=sys.stderr)
@@ -112,8 +135,7 @@ def _check_solutions(args):
 
 
 def _grade(args):
-    from rnncourse.grader.core import GradeError, grade
-    from rnncourse.grader.source import CourseError
+    from rnncourse.grader.core import grade
 
     if args.check_solutions:
         if args.submissions is not None or args.students or args.out or args.db or args.autograded:
@@ -127,8 +149,8 @@ def _grade(args):
         return 2
     out = args.out or os.path.join("graded", args.assignment)
     start = time.monotonic()
-    try:
-        rows = grade(
+    rows, status = _run_grader(
+        lambda: grade(
             args.assignment,
             args.submissions,
             out,
@@ -136,22 +158,13 @@ def _grade(args):
             workers=args.workers,
             db=args.db,
             secret_file=args.secret_file,
-            cell_timeout=args.cell_timeout,
-            timeout=args.timeout,
-            memory=args.memory,
-            max_output=args.max_output,
-            max_processes=args.max_processes,
-            max_notebook_mb=args.max_notebook_mb,
-            progress=False if args.no_progress else None,
             autograded=args.autograded,
             students=args.students,
+            **_limits(args),
         )
-    except (GradeError, CourseError) as err:
-        print(f"rnncourse grade: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("rnncourse grade: interrupted", file=sys.stderr)
-        return 130
+    )
+    if rows is None:
+        return status
     counts = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
