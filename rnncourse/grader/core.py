@@ -21,7 +21,9 @@ in its own module:
 6. the result goes to the cache; then, in the main thread: the gradebook
    (:class:`~rnncourse.grader.gradebook.Recorder`), the row
    (:func:`~rnncourse.grader.rows.make_row`) and the feedback page
-   (:mod:`~rnncourse.grader.feedback`). grades.csv comes last, sorted.
+   (:mod:`~rnncourse.grader.feedback`). grades.csv comes last, sorted;
+   then checks.json, report.html and lms.csv (:mod:`~rnncourse.grader.report`,
+   :mod:`~rnncourse.grader.lms`).
 
 Nothing a submission does can stop the batch: every failure becomes that
 submission's row, with a status and a reason.
@@ -42,7 +44,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import GradeError, execution, judge, rows
+from . import GradeError, execution, judge, report, rows
 from .jobs import Job, find_jobs
 from .notebook import MB, read_notebook_file, valid_text
 from .plan import plan_steps
@@ -301,7 +303,7 @@ def grade(
     if students is not None:
         jobs = _jobs_of_students(jobs, students, submissions)
     digest = package_digest()
-    results = {}
+    results, outcomes = {}, []
     try:
         package = _stripped_package(the_assignment.name, digest)
         with Sandbox(package, limits, isolate=isolate) as sandbox:
@@ -318,6 +320,7 @@ def grade(
                     job = futures[future]
                     result, from_cache = future.result()
                     results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result)
+                    outcomes.append(result)
                     bar.update(from_cache, result["status"])
             except BaseException:
                 sandbox.stop()
@@ -331,8 +334,10 @@ def grade(
         book.close()
     table = [results[k] for k in sorted(results)]
     if students is not None:
-        return rows.update_csv(out / "grades.csv", table, set(students))
-    rows.write_csv(out / "grades.csv", table)
+        table = rows.update_csv(out / "grades.csv", table, set(students))
+    else:
+        rows.write_csv(out / "grades.csv", table)
+    report.after_batch(out, the_assignment.name, outcomes, None if students is None else set(students), log)
     return table
 
 
