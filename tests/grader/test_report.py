@@ -8,6 +8,7 @@ reading of the named mistakes follows the judge's wording.
 import csv
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -117,10 +118,10 @@ def test_mistake_of_reads_the_judges_kinds_of_failure():
 
 
 def test_histogram_counts_each_students_total_in_its_bin():
-    totals = {"a": (0.0, 10.0), "b": (1.0, 10.0), "c": (9.99, 10.0), "d": (10.0, 10.0), "e": (5.0, 10.0)}
+    totals = {"a": (0.0, 10.0), "b": (1.0, 10.0), "c": (9.99, 10.0), "d": (10.0, 10.0), "e": (5.0, 10.0), "f": (4.99, 10.0)}
     edges, counts = report.histogram(totals)
     assert edges[0] == 0 and edges[-1] == 10 and len(counts) == report.HISTOGRAM_BINS
-    assert counts == [1, 1, 0, 0, 0, 1, 0, 0, 0, 2]  # full marks in the last bin, not past it
+    assert counts == [1, 1, 0, 0, 1, 1, 0, 0, 0, 2]  # a bin holds its left edge (4.99 is not in [5, 6)); full marks in the last
 
 
 def test_student_totals_sum_the_notebooks_and_leave_out_the_graders_failures():
@@ -238,3 +239,19 @@ def test_checks_json_is_plain_json_of_the_outcomes(tmp_path):
     first = next(r for r in data["results"] if r["student_id"] == "bob")
     assert first["status"] == "graded"
     assert [c["grade_id"] for c in first["cells"]] == ["test_rnn_step_forward", "test_rnn_forward", "written"]
+
+
+def test_the_guides_report_commands_work_as_written(tmp_path):
+    """Runs the guide's block with ``rnncourse report`` (book/instructor_guide.md) in a course folder with two graded folders."""
+    guide = (ROOT / "book" / "instructor_guide.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", guide, re.S) if "rnncourse report" in b)
+    graded_folder(tmp_path / "graded" / "02_rnn", class_results())
+    graded_folder(tmp_path / "graded" / "04_lstm", [result("ada", "graded", True, notebook="lstm")], assignment="04_lstm")
+    (tmp_path / "graded" / "02_rnn" / "report.html").unlink()
+    commands = [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.strip()]
+    assert [words[:2] for words in commands] == [[".venv/bin/rnncourse", "report"], [".venv/bin/rnncourse", "lms"]]
+    for words in commands:
+        done = _cli(*words[1:], cwd=tmp_path)
+        assert done.returncode == 0, (words, done.stderr)
+    assert (tmp_path / "graded" / "02_rnn" / "report.html").is_file()
+    assert read_lms(tmp_path / "lms.csv")[0] == ["student_id", "02_rnn", "04_lstm", "total", "max_total"]
