@@ -301,7 +301,7 @@ def render(assignment, grades, outcomes):
         f"<title>{e(title)}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{e(title)}</h1>",
-        f"<p>{len(students)} student{'s' if len(students) != 1 else ''}, {len(grades)} graded notebook"
+        f"<p>{len(students)} student{'s' if len(students) != 1 else ''}, {len(grades)} notebook"
         f"{'s' if len(grades) != 1 else ''} (rows of grades.csv).</p>",
     ]
 
