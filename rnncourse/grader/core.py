@@ -44,7 +44,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import GradeError, execution, judge, report, rows
+from . import GradeError, execution, judge, rows
 from .jobs import Job, find_jobs
 from .notebook import MB, read_notebook_file, valid_text
 from .plan import plan_steps
@@ -337,8 +337,20 @@ def grade(
         table = rows.update_csv(out / "grades.csv", table, set(students))
     else:
         rows.write_csv(out / "grades.csv", table)
-    report.after_batch(out, the_assignment.name, outcomes, None if students is None else set(students), log)
+    _class_report(out, the_assignment.name, outcomes, None if students is None else set(students), log)
     return table
+
+
+def _class_report(out, assignment, results, students, log):
+    """After grades.csv: checks.json, report.html and lms.csv; a failure is a warning (the grades are saved)."""
+    from . import lms, report
+
+    try:
+        report.write_outcomes(out, assignment, results, students)
+        report.write_report(out)
+        lms.write(Path(out) / lms.LMS, [out])
+    except (OSError, GradeError) as err:
+        log(f"warning: the class report was not written ({err}); build it again with: rnncourse report {out}")
 
 
 def _jobs_of_students(jobs, students, submissions):

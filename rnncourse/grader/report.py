@@ -2,9 +2,10 @@
 
 After a batch, :func:`~rnncourse.grader.core.grade` writes ``DIR/checks.json``
 (:func:`write_outcomes`: each graded notebook's status and, per test cell,
-each check's outcome and message, as plain JSON) and then the report
-(:func:`write_report`); ``rnncourse report DIR`` builds the report again from
-those two files alone (after hand grading and ``--student``, say).
+each check's outcome and message, as plain JSON), then the report
+(:func:`write_report`) and ``DIR/lms.csv`` (:mod:`rnncourse.grader.lms`);
+``rnncourse report DIR`` builds the report again from those two files alone
+(after hand grading and ``--student``, say).
 
 The report is one self-contained HTML file, to open offline: no script, no
 remote asset, plots as inline SVG drawn here. It shows
@@ -359,20 +360,3 @@ def write_report(out):
     _atomic_write(path, render(assignment, grades, outcomes))
     return path
 
-
-def after_batch(out, assignment, results, students=None, log=print):
-    """After a batch: ``out/checks.json``, ``out/report.html`` and ``out/lms.csv`` (``rnncourse.grader.lms``).
-
-    ``results``: the batch's grading results; ``students``: as for
-    :func:`write_outcomes`. grades.csv is written already. A failure here
-    (a full disk, say) is reported through ``log`` and loses nothing else:
-    ``rnncourse report DIR`` builds the report again.
-    """
-    from . import lms
-
-    try:
-        write_outcomes(out, assignment, results, students)
-        write_report(out)
-        lms.write(Path(out) / lms.LMS, [out])
-    except (OSError, GradeError) as err:
-        log(f"warning: the class report was not written ({err}); rebuild it with: rnncourse report {out}")

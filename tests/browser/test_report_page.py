@@ -23,6 +23,7 @@ import pytest
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PAGE_TIMEOUT_S = 30
+INTERNAL = ("data", "about", "chrome", "chrome-extension", "chrome-untrusted", "devtools")  # Chromium's own requests
 
 if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
     pytest.skip(
@@ -69,16 +70,17 @@ def open_file(driver, path):
     page = path.resolve().as_uri()
     driver.get(page)
     WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: d.execute_script("return document.readyState") == "complete")
-    others, failed = [], []
+    others, failed, urls = [], [], {}
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         method, params = message.get("method"), message.get("params", {})
         if method == "Network.requestWillBeSent":
-            url = params["request"]["url"]
-            if url != page and urlparse(url).scheme not in ("data", "about", "chrome", "chrome-extension", "devtools"):
+            url = urls[params["requestId"]] = params["request"]["url"]
+            if url != page and urlparse(url).scheme not in INTERNAL:
                 others.append(url)
-        elif method == "Network.loadingFailed" and not params.get("canceled"):
-            failed.append(params.get("errorText"))
+        elif method == "Network.loadingFailed" and not params.get("canceled") and params["requestId"] in urls:
+            # (a failure of a request sent before this page, Chromium's own at start-up, is not the page's)
+            failed.append(f"{urls[params['requestId']]} ({params.get('errorText')})")
     severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     return others, failed, severe
 
@@ -119,3 +121,4 @@ def test_a_page_with_a_remote_asset_fails_the_check(browser, tmp_path):
     (out / "remote.html").write_text(page)
     others, failed, _ = open_file(browser, out / "remote.html")
     assert others == ["http://remote-asset.invalid/plot.png"]
+    assert [f.split(" (")[0] for f in failed] == ["http://remote-asset.invalid/plot.png"]  # .invalid never resolves

@@ -18,7 +18,7 @@ import pytest
 
 from rnncourse.checks import get_check, judge, make_cases
 from rnncourse.checks._core import inputs_of
-from rnncourse.grader import GradeError, lms, report, rows
+from rnncourse.grader import GradeError, core, lms, report, rows
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = "rnn_step_forward"
@@ -84,7 +84,7 @@ def graded_folder(tmp, results, assignment="02_rnn", extra_columns=False):
         text = "\r\n".join([lines[0].replace("student_id,", "submitted_at,student_id,") + ",late_by"]
                            + [f"2026-01-01 10:00:00,{line},0" for line in lines[1:]]) + "\r\n"
         (tmp / "grades.csv").write_text(text)
-    report.after_batch(tmp, assignment, results, log=pytest.fail)
+    core._class_report(tmp, assignment, results, None, pytest.fail)
     return tmp
 
 
