@@ -429,6 +429,12 @@ def test_student_option_grades_those_students_again_and_leaves_every_other_row_b
     assert len(changed) == 1 and changed[0][0].startswith(b"release,") and changed[0][1].startswith(b"release,02_rnn,16,")
     assert [r["student_id"] for r in table] == [line.split(b",")[0].decode() for line in after[1:]]
     assert (out / "feedback" / "release" / "02_rnn.html").read_text().count("6 / 6") >= 1
+    # checks.json and lms.csv: the two students' outcomes and points replaced, every other student's kept
+    _, outcomes = report.read_outcomes(out)
+    assert sorted(o["student_id"] for o in outcomes) == sorted(batch["rows"])
+    release = next(o for o in outcomes if o["student_id"] == "release")
+    assert all(c["passed"] for cell in release["cells"] if cell["auto"] for c in cell["checks"])
+    assert {line[0]: line[1] for line in read_csv(out / "lms.csv")[1:]} == {line[0]: line[2] for line in read_csv(out / "grades.csv")[1:]}
     with pytest.raises(GradeError, match="no submission of 'nobody_here'"):
         core.grade("02_rnn", subs, out, students=["release", "nobody_here"], **options)
     assert (out / "grades.csv").read_bytes().splitlines(keepends=True) == after  # an error changes nothing
