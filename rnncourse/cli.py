@@ -41,7 +41,8 @@ def _parser():
         description=(
             "Grade every student's notebook(s) of ASSIGNMENT found in SUBMISSIONS (one folder per student, "
             "or nbgrader's submitted/<student>/<assignment>/ layout). Writes DIR/grades.csv, "
-            "DIR/feedback/<student>/<notebook>.html and a cache (DIR/.cache); records every result in "
+            "DIR/feedback/<student>/<notebook>.html, the class report (DIR/report.html, DIR/checks.json, "
+            "DIR/lms.csv) and a cache (DIR/.cache); records every result in "
             "nbgrader's gradebook. Student code runs in a sandbox (bubblewrap, an unprivileged uid, cgroups); "
             "the checks are judged outside it. A cell that stops the sandbox (a timeout, a crash, a memory kill) "
             "costs only the checks that needed it."

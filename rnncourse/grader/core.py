@@ -259,8 +259,8 @@ def grade(
 ):
     """Grade every submission of ``assignment`` in ``submissions``; return the rows of grades.csv.
 
-    ``out`` receives grades.csv, feedback/<student>/<notebook>.html and the
-    cache (.cache/). ``course`` holds the sources and nbgrader_config.py
+    ``out`` receives grades.csv, feedback/<student>/<notebook>.html, the
+    class report (checks.json, report.html, lms.csv) and the cache (.cache/). ``course`` holds the sources and nbgrader_config.py
     (default: this repository). ``db``: the gradebook's URL (default
     sqlite:///<course>/gradebook.db). ``secret_file`` (default
     <course>/.rnncourse-secret) is created when missing. ``memory`` in MB,
