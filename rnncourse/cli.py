@@ -4,7 +4,10 @@
 a class: see :func:`rnncourse.grader.core.grade`; ``rnncourse grade ASSIGNMENT
 --check-solutions`` is a dry run on the course's own notebooks (exit 1 unless
 the solutions score full marks and the released notebooks zero: see
-:mod:`rnncourse.grader.solutions_check`). Exit status 0 when the batch
+:mod:`rnncourse.grader.solutions_check`). ``rnncourse report DIR`` builds the class
+report (DIR/report.html, DIR/lms.csv) again from DIR's files
+(:mod:`rnncourse.grader.report`); ``rnncourse lms DIR... --out FILE`` joins
+several assignments' grades into one CSV (:mod:`rnncourse.grader.lms`). Exit status 0 when the batch
 completed, whatever the submissions did; 2 for an instructor error (an
 unknown assignment, a missing folder, a gradebook that cannot be opened),
 with a message; 130 when interrupted.
@@ -38,7 +41,8 @@ def _parser():
         description=(
             "Grade every student's notebook(s) of ASSIGNMENT found in SUBMISSIONS (one folder per student, "
             "or nbgrader's submitted/<student>/<assignment>/ layout). Writes DIR/grades.csv, "
-            "DIR/feedback/<student>/<notebook>.html and a cache (DIR/.cache); records every result in "
+            "DIR/feedback/<student>/<notebook>.html, the class report (DIR/report.html, DIR/checks.json, "
+            "DIR/lms.csv) and a cache (DIR/.cache); records every result in "
             "nbgrader's gradebook. Student code runs in a sandbox (bubblewrap, an unprivileged uid, cgroups); "
             "the checks are judged outside it. A cell that stops the sandbox (a timeout, a crash, a memory kill) "
             "costs only the checks that needed it."
@@ -79,7 +83,55 @@ def _parser():
         "notebooks in the sandbox, with a throw-away gradebook; exit 1 unless they score full marks and zero",
     )
     g.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when stderr is not a terminal)")
+    r = commands.add_parser(
+        "report",
+        help="build DIR/report.html and DIR/lms.csv again from DIR/grades.csv and DIR/checks.json",
+        description=(
+            "Build the class report DIR/report.html (statuses, distribution of scores, per-check pass rates, most "
+            "frequent mistakes) and DIR/lms.csv again from what rnncourse grade left in DIR: after hand grading "
+            "and a re-grade with --student, say. Reads nothing else and runs nothing."
+        ),
+    )
+    r.add_argument("dir", metavar="DIR", help="a folder written by rnncourse grade (e.g. graded/02_rnn)")
+    m = commands.add_parser(
+        "lms",
+        help="join the grades of several assignments into one CSV for a learning-management system",
+        description=(
+            "One row per student: the points of each assignment (the sum over its notebooks of grades.csv's score), "
+            "the total and the maximum total. One folder written by rnncourse grade per assignment."
+        ),
+    )
+    m.add_argument("dirs", nargs="+", metavar="DIR", help="graded folders, one per assignment (e.g. graded/02_rnn graded/04_lstm)")
+    m.add_argument("--out", required=True, metavar="FILE", help="the CSV to write (e.g. lms.csv)")
     return parser
+
+
+def _report(args):
+    from rnncourse.grader import lms
+    from rnncourse.grader.core import GradeError
+    from rnncourse.grader.report import write_report
+
+    try:
+        path = write_report(args.dir)
+        lms.write(os.path.join(args.dir, lms.LMS), [args.dir])
+    except (GradeError, OSError) as err:
+        print(f"rnncourse report: error: {err}", file=sys.stderr)
+        return 2
+    print(f"rnncourse report: {path}; {os.path.join(args.dir, lms.LMS)}", file=sys.stderr)
+    return 0
+
+
+def _lms(args):
+    from rnncourse.grader import lms
+    from rnncourse.grader.core import GradeError
+
+    try:
+        rows = lms.write(args.out, args.dirs)
+    except (GradeError, OSError) as err:
+        print(f"rnncourse lms: error: {err}", file=sys.stderr)
+        return 2
+    print(f"rnncourse lms: {len(rows)} student(s), {len(args.dirs)} assignment(s): {args.out}", file=sys.stderr)
+    return 0
 
 
 def _limits(args):
@@ -183,6 +235,10 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "grade":
         return _grade(args)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "lms":
+        return _lms(args)
     return 2
 
 

@@ -32,8 +32,12 @@ ALLOWED = {
     "gradebook": {"__init__"},
     "feedback": set(),
     "autograded": {"notebook"},
+    "report": {"__init__", "rows"},  # the class report, from grades.csv and checks.json
+    "lms": {"__init__", "rows", "report"},
     "core": {"__init__", "execution", "judge", "rows", "jobs", "notebook", "plan", "source", "sandbox", "gradebook",
-             "feedback", "autograded", "strip"},
+             "feedback", "autograded", "strip", "report", "lms"},
+    "solutions_check": {"__init__", "core", "source"},
+    "collect": set(),  # nbgrader's collector, configured in nbgrader_config.py
 }
 
 
