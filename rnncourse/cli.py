@@ -4,7 +4,10 @@
 a class: see :func:`rnncourse.grader.core.grade`; ``rnncourse grade ASSIGNMENT
 --check-solutions`` is a dry run on the course's own notebooks (exit 1 unless
 the solutions score full marks and the released notebooks zero: see
-:mod:`rnncourse.grader.solutions_check`). Exit status 0 when the batch
+:mod:`rnncourse.grader.solutions_check`). ``rnncourse report DIR`` builds the class
+report (DIR/report.html, DIR/lms.csv) again from DIR's files
+(:mod:`rnncourse.grader.report`); ``rnncourse lms DIR... --out FILE`` joins
+several assignments' grades into one CSV (:mod:`rnncourse.grader.lms`). Exit status 0 when the batch
 completed, whatever the submissions did; 2 for an instructor error (an
 unknown assignment, a missing folder, a gradebook that cannot be opened),
 with a message; 130 when interrupted.
@@ -38,7 +41,8 @@ def _parser():
         description=(
             "Grade every student's notebook(s) of ASSIGNMENT found in SUBMISSIONS (one folder per student, "
             "or nbgrader's submitted/<student>/<assignment>/ layout). Writes DIR/grades.csv, "
-            "DIR/feedback/<student>/<notebook>.html and a cache (DIR/.cache); records every result in "
+            "DIR/feedback/<student>/<notebook>.html, the class report (DIR/report.html, DIR/checks.json, "
+            "DIR/lms.csv) and a cache (DIR/.cache); records every result in "
             "nbgrader's gradebook. Student code runs in a sandbox (bubblewrap, an unprivileged uid, cgroups); "
             "the checks are judged outside it. A cell that stops the sandbox (a timeout, a crash, a memory kill) "
             "costs only the checks that needed it."
@@ -84,26 +88,97 @@ def _parser():
         "notebooks in the sandbox, with a throw-away gradebook; exit 1 unless they score full marks and zero",
     )
     g.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when stderr is not a terminal)")
+    r = commands.add_parser(
+        "report",
+        help="build DIR/report.html and DIR/lms.csv again from DIR/grades.csv and DIR/checks.json",
+        description=(
+            "Build the class report DIR/report.html (statuses, distribution of scores, per-check pass rates, most "
+            "frequent mistakes) and DIR/lms.csv again from what rnncourse grade left in DIR: after hand grading "
+            "and a re-grade with --student, say. Reads nothing else and runs nothing."
+        ),
+    )
+    r.add_argument("dir", metavar="DIR", help="a folder written by rnncourse grade (e.g. graded/02_rnn)")
+    m = commands.add_parser(
+        "lms",
+        help="join the grades of several assignments into one CSV for a learning-management system",
+        description=(
+            "One row per student: the points of each assignment (the sum over its notebooks of grades.csv's score), "
+            "the total and the maximum total. One folder written by rnncourse grade per assignment."
+        ),
+    )
+    m.add_argument("dirs", nargs="+", metavar="DIR", help="graded folders, one per assignment (e.g. graded/02_rnn graded/04_lstm)")
+    m.add_argument("--out", required=True, metavar="FILE", help="the CSV to write (e.g. lms.csv)")
     return parser
 
 
-def _check_solutions(args):
+def _report(args):
+    from rnncourse.grader import lms
     from rnncourse.grader.core import GradeError
-    from rnncourse.grader.solutions_check import check_solutions
+    from rnncourse.grader.report import write_report
+
+    try:
+        path = write_report(args.dir)
+        lms.write(os.path.join(args.dir, lms.LMS), [args.dir])
+    except (GradeError, OSError) as err:
+        print(f"rnncourse report: error: {err}", file=sys.stderr)
+        return 2
+    print(f"rnncourse report: {path}; {os.path.join(args.dir, lms.LMS)}", file=sys.stderr)
+    return 0
+
+
+def _lms(args):
+    from rnncourse.grader import lms
+    from rnncourse.grader.core import GradeError
+
+    try:
+        rows = lms.write(args.out, args.dirs)
+    except (GradeError, OSError) as err:
+        print(f"rnncourse lms: error: {err}", file=sys.stderr)
+        return 2
+    print(f"rnncourse lms: {len(rows)} student(s), {len(args.dirs)} assignment(s): {args.out}", file=sys.stderr)
+    return 0
+
+
+def _limits(args):
+    """The limits of the sandbox and the progress bar, as ``grade`` and ``check_solutions`` take them."""
+    return {
+        "cell_timeout": args.cell_timeout,
+        "timeout": args.timeout,
+        "memory": args.memory,
+        "max_output": args.max_output,
+        "max_processes": args.max_processes,
+        "max_notebook_mb": args.max_notebook_mb,
+        "progress": False if args.no_progress else None,
+    }
+
+
+def _run_grader(run):
+    """``(run(), None)``, or ``(None, exit status)`` after saying why it stopped.
+
+    The status is 2 for an instructor error (GradeError, CourseError), 130 when interrupted.
+    """
+    from rnncourse.grader.core import GradeError
     from rnncourse.grader.source import CourseError
 
     try:
-        table, problems = check_solutions(
-            args.assignment, course=args.course, workers=args.workers, cell_timeout=args.cell_timeout,
-            timeout=args.timeout, memory=args.memory, max_output=args.max_output, max_processes=args.max_processes,
-            max_notebook_mb=args.max_notebook_mb, progress=False if args.no_progress else None,
-        )
+        return run(), None
     except (GradeError, CourseError) as err:
         print(f"rnncourse grade: error: {err}", file=sys.stderr)
-        return 2
+        return None, 2
     except KeyboardInterrupt:
         print("rnncourse grade: interrupted", file=sys.stderr)
-        return 130
+        return None, 130
+
+
+def _check_solutions(args):
+    from rnncourse.grader.solutions_check import check_solutions
+
+    done, status = _run_grader(
+        lambda: check_solutions(args.assignment, course=args.course, workers=args.workers, **_limits(args))
+    )
+    if done is None:
+        return status
+    table, problems = done
     for row in table:
         print(f"rnncourse grade --check-solutions: {row['student_id']} {row['notebook']}: {row['score']} of "
               f"{row['max_score']} ({row['manual_pending']} to grade by hand), {row['status']}", file=sys.stderr)
@@ -117,11 +192,10 @@ def _check_solutions(args):
 
 
 def _grade(args):
-    from rnncourse.grader.core import GradeError, grade
-    from rnncourse.grader.source import CourseError
+    from rnncourse.grader.core import grade
 
     if args.check_solutions:
-        if args.submissions is not None or args.students or args.out or args.db or args.autograded:
+        if args.submissions is not None or args.students or args.out or args.db or args.autograded or args.scheduler:
             print("rnncourse grade: error: --check-solutions takes the assignment alone (and limits): it grades the "
                   "course's own notebooks and writes nothing", file=sys.stderr)
             return 2
@@ -132,8 +206,8 @@ def _grade(args):
         return 2
     out = args.out or os.path.join("graded", args.assignment)
     start = time.monotonic()
-    try:
-        rows = grade(
+    rows, status = _run_grader(
+        lambda: grade(
             args.assignment,
             args.submissions,
             out,
@@ -141,23 +215,14 @@ def _grade(args):
             workers=args.workers,
             db=args.db,
             secret_file=args.secret_file,
-            cell_timeout=args.cell_timeout,
-            timeout=args.timeout,
-            memory=args.memory,
-            max_output=args.max_output,
-            max_processes=args.max_processes,
-            max_notebook_mb=args.max_notebook_mb,
-            progress=False if args.no_progress else None,
             autograded=args.autograded,
             students=args.students,
             scheduler=args.scheduler,
+            **_limits(args),
         )
-    except (GradeError, CourseError) as err:
-        print(f"rnncourse grade: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("rnncourse grade: interrupted", file=sys.stderr)
-        return 130
+    )
+    if rows is None:
+        return status
     counts = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -176,6 +241,10 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "grade":
         return _grade(args)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "lms":
+        return _lms(args)
     return 2
 
 

@@ -71,6 +71,18 @@ import numpy as np
 
 from .validation import check_int
 
+# The names of the translation tasks, which rnncourse.torch.data (their first home) also exports.
+TRANSLATION_TASKS = (
+    "MONTHS",
+    "DATE_FORMATS",
+    "format_date",
+    "date_translation_pairs",
+    "number_to_words",
+    "number_words",
+    "number_alignment",
+    "number_translation_pairs",
+)
+
 __all__ = [
     "python_docs_text",
     "Melody",
@@ -82,14 +94,7 @@ __all__ = [
     "MonthlySeries",
     "co2_monthly",
     "sunspots_yearly",
-    "MONTHS",
-    "DATE_FORMATS",
-    "format_date",
-    "date_translation_pairs",
-    "number_to_words",
-    "number_words",
-    "number_alignment",
-    "number_translation_pairs",
+    *TRANSLATION_TASKS,
     "ctc_utterances",
 ]
 

@@ -43,14 +43,24 @@ def sequence_backward_inputs(sequence_inputs):
 def with_dh(inputs, rng, dtype=np.float64, only=None):
     """``inputs`` with ``dh`` (N, T, H), a gradient on every state; only at the steps ``only`` when given."""
     N, T, _ = inputs["x"].shape
-    H = inputs["h0"].shape[1]
-    dh = rng.standard_normal((N, T, H))
+    inputs["dh"] = gradient_on_states(rng, (N, T, inputs["h0"].shape[1]), dtype, only=only)
+    return inputs
+
+
+def gradient_on_states(rng, shape, dtype=np.float64, *, only=None):
+    """A random upstream gradient ``dh`` of ``shape`` (N, T, H); zero except at the steps ``only`` when given."""
+    dh = rng.standard_normal(shape)
     if only is not None:
-        keep = np.zeros(T, bool)
+        keep = np.zeros(shape[1], bool)
         keep[only] = True
         dh[:, ~keep] = 0
-    inputs["dh"] = dh.astype(dtype)
-    return inputs
+    return dh.astype(dtype)
+
+
+def transposed_gate_blocks(Wh):
+    """``Wh`` (H, kH) with each gate's (H, H) block transposed: a learner who reads torch's layout block by block."""
+    H = Wh.shape[0]
+    return np.concatenate([Wh[:, k * H : (k + 1) * H].T for k in range(Wh.shape[1] // H)], axis=1)
 
 
 def previous_states(first, states):

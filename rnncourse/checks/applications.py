@@ -587,6 +587,8 @@ def _seasonal_hidden(rng):
     return cases
 
 
+_HORIZON_COLUMNS = "The forecast has one column per step ahead: S = horizon columns."
+
 SEASONAL_NAIVE = Check(
     name="seasonal_naive",
     reference=_seasonal_reference,
@@ -596,7 +598,7 @@ SEASONAL_NAIVE = Check(
             "season m = 4, horizon S = 4, T = 12",
             "For the next m steps, the forecast is the last m values, in order: y[:, T-m:].",
             lambda rng: _seasonal_inputs(rng, 2, 12, 4, 4),
-            shape_hint="The forecast has one column per step ahead: S = horizon columns.",
+            shape_hint=_HORIZON_COLUMNS,
         ),
         Case(
             "longer_horizon",
@@ -610,14 +612,14 @@ SEASONAL_NAIVE = Check(
             "season m = 5, horizon S = 2, T = 10",
             "With S < m, the forecast is the first S values of the last season: y[:, T-m : T-m+S].",
             lambda rng: _seasonal_inputs(rng, 1, 10, 5, 2),
-            shape_hint="The forecast has one column per step ahead: S = horizon columns.",
+            shape_hint=_HORIZON_COLUMNS,
         ),
         Case(
             "season_one",
             "season m = 1, horizon S = 3",
             "With m = 1 the seasonal naive forecast is the naive one: the last value, repeated.",
             lambda rng: _seasonal_inputs(rng, 2, 6, 1, 3),
-            shape_hint="The forecast has one column per step ahead: S = horizon columns.",
+            shape_hint=_HORIZON_COLUMNS,
         ),
     ),
     hidden=_seasonal_hidden,

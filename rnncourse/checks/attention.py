@@ -461,6 +461,8 @@ def _backward_hidden(rng):
     return random_cases(rng, make, N=(1, 4), Tq=(1, 5), Tk=(2, 6), D=(2, 6), Dv=(1, 5))
 
 
+_GRADIENT_SHAPES = "Each gradient has the shape of what it is the gradient of: dq like q, dk like k, dv like v."
+
 ATTENTION_BACKWARD = Check(
     name="attention_backward",
     reference=_backward_reference,
@@ -471,7 +473,7 @@ ATTENTION_BACKWARD = Check(
             "one key (Tk = 1): every weight is 1 whatever the scores",
             "With one key the scores do not change the weights: dq and dk must be 0, and dv[n, 0] = sum_i dcontext[n, i].",
             lambda rng: _with_dcontext(_qkv(rng, 2, 3, 1, 2, 4), rng),
-            shape_hint="Each gradient has the shape of what it is the gradient of: dq like q, dk like k, dv like v.",
+            shape_hint=_GRADIENT_SHAPES,
         ),
         Case(
             "scale_one",
@@ -479,14 +481,14 @@ ATTENTION_BACKWARD = Check(
             "With D = 1 the scale does not matter: check dweights = dcontext v^T, the softmax backward, "
             "dq = dscores k and dk = dscores^T q.",
             lambda rng: _with_dcontext(_qkv(rng, 2, 3, 3, 1, 2), rng),
-            shape_hint="Each gradient has the shape of what it is the gradient of: dq like q, dk like k, dv like v.",
+            shape_hint=_GRADIENT_SHAPES,
         ),
         Case(
             "scaled",
             "D = 4: N=2, Tq=3, Tk=5, Dv=2",
             "Check the scale: the scores are q k^T / sqrt(D), so dq and dk carry the same 1/sqrt(D).",
             lambda rng: _with_dcontext(_qkv(rng, 2, 3, 5, 4, 2), rng),
-            shape_hint="Each gradient has the shape of what it is the gradient of: dq like q, dk like k, dv like v.",
+            shape_hint=_GRADIENT_SHAPES,
         ),
         Case(
             "padding",

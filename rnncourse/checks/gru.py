@@ -34,6 +34,7 @@ from ._recurrent import (
     sequence_backward_inputs,
     shifted_states,
     step_backward_inputs,
+    transposed_gate_blocks,
     with_dnext,
 )
 from .calls.gru import SEQUENCE_CACHE, STEP_CACHE
@@ -45,47 +46,39 @@ GATES = "rzn"
 # --- inputs ---------------------------------------------------------------------------
 
 
-def _params(rng, D, H, dtype=np.float64):
-    return {
+def _params(rng, D, H, dtype=np.float64, *, biases=True, update_bias=None):
+    """Random weights and non-zero biases; ``biases=False``: both biases zero (drawn all the same).
+
+    ``update_bias``: the z block of ``bx`` set to this value and that of ``bh`` to 0.
+    """
+    p = {
         "Wx": (0.6 * rng.standard_normal((D, 3 * H))).astype(dtype),
         "Wh": (0.6 * rng.standard_normal((H, 3 * H))).astype(dtype),
         "bx": nonzero_bias(rng, 3 * H, dtype),
         "bh": nonzero_bias(rng, 3 * H, dtype),
     }
-
-
-def _step_inputs(rng, N, D, H, dtype=np.float64, *, x=True, prev_h=True, biases=True, update_bias=None):
-    """Inputs of one step; a term switched off is zero (its weights stay random).
-
-    ``update_bias``: the z block of ``bx`` set to this value and that of ``bh`` to 0.
-    """
-    p = _params(rng, D, H, dtype)
     if not biases:
         p["bx"], p["bh"] = np.zeros(3 * H, dtype), np.zeros(3 * H, dtype)
     if update_bias is not None:
         p["bx"][H : 2 * H], p["bh"][H : 2 * H] = update_bias, 0
+    return p
+
+
+def _step_inputs(rng, N, D, H, dtype=np.float64, *, x=True, prev_h=True, biases=True, update_bias=None):
+    """Inputs of one step; a term switched off is zero (its weights stay random); biases: see :func:`_params`."""
+    p = _params(rng, D, H, dtype, biases=biases, update_bias=update_bias)
     xs = rng.standard_normal((N, D)) if x else np.zeros((N, D))
     hs = rng.uniform(-1, 1, (N, H)) if prev_h else np.zeros((N, H))
     return {"x": xs.astype(dtype), "prev_h": hs.astype(dtype), **p}
 
 
 def _seq_inputs(rng, N, T, D, H, dtype=np.float64, *, x=True, biases=True, update_bias=None):
-    p = _params(rng, D, H, dtype)
-    if not biases:
-        p["bx"], p["bh"] = np.zeros(3 * H, dtype), np.zeros(3 * H, dtype)
-    if update_bias is not None:
-        p["bx"][H : 2 * H], p["bh"][H : 2 * H] = update_bias, 0
+    p = _params(rng, D, H, dtype, biases=biases, update_bias=update_bias)
     xs = rng.standard_normal((N, T, D)) if x else np.zeros((N, T, D))
     return {"x": xs.astype(dtype), "h0": rng.uniform(-1, 1, (N, H)).astype(dtype), **p}
 
 
 # --- the GRU written out, with the mistakes a learner makes ---------------------------
-
-
-def _transposed_blocks(Wh):
-    """``Wh`` with each gate's (H, H) block transposed: a learner who reads torch's layout block by block."""
-    H = Wh.shape[0]
-    return np.concatenate([Wh[:, k * H : (k + 1) * H].T for k in range(3)], axis=1)
 
 
 def _step(x, prev_h, Wx, Wh, bx, bh, *, weighting="torch", reset="after", bhn="inside", order=GATES,
@@ -99,7 +92,7 @@ def _step(x, prev_h, Wx, Wh, bx, bh, *, weighting="torch", reset="after", bhn="i
     """
     H = prev_h.shape[1]
     if Wh_blocks_transposed:
-        Wh = _transposed_blocks(Wh)
+        Wh = transposed_gate_blocks(Wh)
     ax, ah = x @ Wx + bx, prev_h @ Wh + bh
     ax_r, ax_z, ax_n = np.split(ax, 3, axis=1)
     ah_r, ah_z, ah_n = np.split(ah, 3, axis=1)

@@ -33,6 +33,7 @@ from ._recurrent import (
     sequence_backward_inputs,
     shifted_states,
     step_backward_inputs,
+    transposed_gate_blocks,
 )
 from .calls.lstm import SEQUENCE_CACHE, STEP_CACHE
 
@@ -43,12 +44,16 @@ GATES = "ifgo"
 # --- inputs ---------------------------------------------------------------------------
 
 
-def _params(rng, D, H, dtype=np.float64):
-    return {
+def _params(rng, D, H, dtype=np.float64, *, b=None):
+    """Random weights and a non-zero bias; ``b`` replaces the bias (drawn all the same)."""
+    p = {
         "Wx": (0.6 * rng.standard_normal((D, 4 * H))).astype(dtype),
         "Wh": (0.6 * rng.standard_normal((H, 4 * H))).astype(dtype),
         "b": nonzero_bias(rng, 4 * H, dtype),
     }
+    if b is not None:
+        p["b"] = np.asarray(b, dtype)
+    return p
 
 
 def _bias(H, dtype=np.float64, **blocks):
@@ -62,9 +67,7 @@ def _bias(H, dtype=np.float64, **blocks):
 
 def _step_inputs(rng, N, D, H, dtype=np.float64, *, x=True, prev_h=True, prev_c=True, b=None):
     """Inputs of one step; a term switched off is zero (its weights stay random); ``b`` replaces the bias."""
-    p = _params(rng, D, H, dtype)
-    if b is not None:
-        p["b"] = np.asarray(b, dtype)
+    p = _params(rng, D, H, dtype, b=b)
     xs = rng.standard_normal((N, D)) if x else np.zeros((N, D))
     hs = rng.uniform(-1, 1, (N, H)) if prev_h else np.zeros((N, H))
     cs = rng.uniform(-2, 2, (N, H)) if prev_c else np.zeros((N, H))
@@ -72,9 +75,7 @@ def _step_inputs(rng, N, D, H, dtype=np.float64, *, x=True, prev_h=True, prev_c=
 
 
 def _seq_inputs(rng, N, T, D, H, dtype=np.float64, *, x=True, b=None, Wh=True, x_steps=None):
-    p = _params(rng, D, H, dtype)
-    if b is not None:
-        p["b"] = np.asarray(b, dtype)
+    p = _params(rng, D, H, dtype, b=b)
     if not Wh:
         p["Wh"] = np.zeros_like(p["Wh"])
     xs = rng.standard_normal((N, T, D)) if x else np.zeros((N, T, D))
@@ -93,17 +94,11 @@ def _blocks(a, H, order=GATES):
     return {gate: a[:, k * H : (k + 1) * H] for k, gate in enumerate(order)}
 
 
-def _transposed_blocks(Wh):
-    """``Wh`` with each gate's (H, H) block transposed: a learner who reads torch's layout block by block."""
-    H = Wh.shape[0]
-    return np.concatenate([Wh[:, k * H : (k + 1) * H].T for k in range(4)], axis=1)
-
-
 def _gates(x, prev_h, Wx, Wh, b, *, order=GATES, g_activation=np.tanh, Wh_blocks_transposed=False):
     """``(i, f, g, o)`` of one step; ``order`` is the order the learner reads the blocks in."""
     H = Wh.shape[0]
     if Wh_blocks_transposed:
-        Wh = _transposed_blocks(Wh)
+        Wh = transposed_gate_blocks(Wh)
     a = _blocks(x @ Wx + prev_h @ Wh + b, H, order)
     return sigmoid(a["i"]), sigmoid(a["f"]), g_activation(a["g"]), sigmoid(a["o"])
 

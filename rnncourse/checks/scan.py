@@ -20,7 +20,7 @@ from rnncourse.numpy.minrnn import positive_activation
 from rnncourse.numpy.scan import compose_affine, linear_recurrence, linear_recurrence_backward
 
 from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias, random_cases
-from ._recurrent import previous_states, shifted_states
+from ._recurrent import gradient_on_states, previous_states, shifted_states
 from .calls.scan import ROUNDS
 
 
@@ -115,12 +115,7 @@ LINEAR_RECURRENCE = Check(
 
 def _backward_inputs(rng, N, T, H, dtype=np.float64, *, only=None):
     inputs = _recurrence_inputs(rng, N, T, H, dtype)
-    dh = rng.standard_normal((N, T, H))
-    if only is not None:
-        keep = np.zeros(T, bool)
-        keep[only] = True
-        dh[:, ~keep] = 0
-    inputs["dh"] = dh.astype(dtype)
+    inputs["dh"] = gradient_on_states(rng, (N, T, H), dtype, only=only)
     return inputs
 
 

@@ -13,6 +13,7 @@ mistakes are the slips of each formula (Euler's rule for ``A``, the sign of
 
 import numpy as np
 
+from rnncourse.numpy import softplus
 from rnncourse.numpy.linear_attention import elu_feature_map, linear_attention_rnn_forward, linear_attention_rnn_step
 from rnncourse.numpy.ssm import selective_ssm_step_forward, zoh_discretize
 
@@ -99,15 +100,11 @@ def _step_inputs(rng, N, D, S, dtype=np.float64, *, x=True, prev_h=True, skip=Tr
     return {k: v.astype(dtype) for k, v in inputs.items()}
 
 
-def _softplus(k):
-    return np.logaddexp(0, k)
-
-
-def _ssm_step(i, *, softplus=True, sign=True, read_prev=False, skip=True, delta_x=True, zoh_B=False):
+def _ssm_step(i, *, positive_delta=True, sign=True, read_prev=False, skip=True, delta_x=True, zoh_B=False):
     """The selective step with one deliberate mistake (or none)."""
     x, prev_h = i["x"], i["prev_h"]
     k = x @ i["W_delta"] + i["b_delta"]
-    delta = _softplus(k) if softplus else k
+    delta = softplus(k) if positive_delta else k
     B, C = x @ i["W_B"], x @ i["W_C"]
     A = -np.exp(i["A_log"]) if sign else np.exp(i["A_log"])
     A_bar = np.exp(delta[:, :, None] * A)
@@ -160,7 +157,7 @@ SELECTIVE_SSM_STEP_FORWARD = Check(
     },
     mistakes=(
         Mistake("delta is the pre-activation: delta = softplus(x W_delta + b_delta), a positive step.",
-                changed_outputs(_ssm_step, softplus=False)),
+                changed_outputs(_ssm_step, positive_delta=False)),
         Mistake("A has the wrong sign: A = -exp(A_log), negative, so that exp(delta A) < 1 and the state decays.",
                 changed_outputs(_ssm_step, sign=False)),
         Mistake("y reads the state before this step's write: y = next_h C + skip x, not prev_h C.",

@@ -25,7 +25,10 @@ One submission's way through the code, module by module:
 5. judge -> row: :mod:`rnncourse.grader.rows` (the row, and grades.csv);
 6. row -> gradebook, feedback: :mod:`rnncourse.grader.gradebook`,
    :mod:`rnncourse.grader.feedback`, and :mod:`rnncourse.grader.autograded`
-   (nbgrader's autograded notebooks, for formgrader).
+   (nbgrader's autograded notebooks, for formgrader);
+7. the batch -> the class: :mod:`rnncourse.grader.report` (report.html, from
+   grades.csv and the per-check outcomes in checks.json) and
+   :mod:`rnncourse.grader.lms` (the CSV for a learning-management system).
 
 :mod:`rnncourse.grader.core` holds :func:`~rnncourse.grader.core.grade`, which
 walks that line for every submission of a batch, and the cache;

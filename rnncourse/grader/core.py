@@ -21,7 +21,9 @@ in its own module:
 6. the result goes to the cache; then, in the main thread: the gradebook
    (:class:`~rnncourse.grader.gradebook.Recorder`), the row
    (:func:`~rnncourse.grader.rows.make_row`) and the feedback page
-   (:mod:`~rnncourse.grader.feedback`). grades.csv comes last, sorted.
+   (:mod:`~rnncourse.grader.feedback`). grades.csv comes last, sorted;
+   then checks.json, report.html and lms.csv (:mod:`~rnncourse.grader.report`,
+   :mod:`~rnncourse.grader.lms`).
 
 Nothing a submission does can stop the batch: every failure becomes that
 submission's row, with a status and a reason.
@@ -289,8 +291,8 @@ def grade(
 ):
     """Grade every submission of ``assignment`` in ``submissions``; return the rows of grades.csv.
 
-    ``out`` receives grades.csv, feedback/<student>/<notebook>.html and the
-    cache (.cache/). ``course`` holds the sources and nbgrader_config.py
+    ``out`` receives grades.csv, feedback/<student>/<notebook>.html, the
+    class report (checks.json, report.html, lms.csv) and the cache (.cache/). ``course`` holds the sources and nbgrader_config.py
     (default: this repository). ``db``: the gradebook's URL (default
     sqlite:///<course>/gradebook.db). ``secret_file`` (default
     <course>/.rnncourse-secret) is created when missing. ``memory`` in MB,
@@ -335,7 +337,7 @@ def grade(
     if students is not None:
         jobs = _jobs_of_students(jobs, students, submissions)
     digest = package_digest()
-    results = {}
+    results, outcomes = {}, []
     try:
         if scheduler is not None:
             from .cluster import grade_on_cluster
@@ -345,6 +347,7 @@ def grade(
             try:
                 for job, result, from_cache in grade_on_cluster(scheduler, batch, jobs, isolate=isolate, log=log):
                     results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result)
+                    outcomes.append(result)
                     bar.update(from_cache, result["status"])
             finally:
                 bar.close()
@@ -364,6 +367,7 @@ def grade(
                         job = futures[future]
                         result, from_cache = future.result()
                         results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result)
+                        outcomes.append(result)
                         bar.update(from_cache, result["status"])
                 except BaseException:
                     sandbox.stop()
@@ -377,9 +381,23 @@ def grade(
         book.close()
     table = [results[k] for k in sorted(results)]
     if students is not None:
-        return rows.update_csv(out / "grades.csv", table, set(students))
-    rows.write_csv(out / "grades.csv", table)
+        table = rows.update_csv(out / "grades.csv", table, set(students))
+    else:
+        rows.write_csv(out / "grades.csv", table)
+    _class_report(out, the_assignment.name, outcomes, None if students is None else set(students), log)
     return table
+
+
+def _class_report(out, assignment, results, students, log):
+    """After grades.csv: checks.json, report.html and lms.csv; a failure is a warning (the grades are saved)."""
+    from . import lms, report
+
+    try:
+        report.write_outcomes(out, assignment, results, students)
+        report.write_report(out)
+        lms.write(Path(out) / lms.LMS, [out])
+    except (OSError, GradeError) as err:
+        log(f"warning: the class report was not written ({err}); build it again with: rnncourse report {out}")
 
 
 def _jobs_of_students(jobs, students, submissions):

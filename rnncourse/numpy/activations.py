@@ -1,4 +1,4 @@
-"""Numerically stable activations: ``sigmoid``, ``softmax``, ``log_softmax``.
+"""Numerically stable activations: ``sigmoid``, ``softplus``, ``softmax``, ``log_softmax``.
 
 Stable means finite results and no floating-point warnings for any finite
 input, ``|x|`` up to 1e4 and beyond: nothing here ever calls ``exp`` on a large
@@ -7,7 +7,7 @@ positive number.
 
 import numpy as np
 
-__all__ = ["sigmoid", "softmax", "log_softmax"]
+__all__ = ["sigmoid", "softplus", "softmax", "log_softmax"]
 
 
 def sigmoid(x):
@@ -28,6 +28,23 @@ def sigmoid(x):
     x = np.asarray(x)
     z = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z)).astype(x.dtype, copy=False)
+
+
+def softplus(x):
+    """``log(1 + exp(x))``, elementwise and stable: ``np.logaddexp(0, x)`` never overflows.
+
+    The SSM's step ``delta = softplus(...)`` and minGRU's gates in log space
+    (``log sigmoid(k) = -softplus(-k)``) use it.
+
+    Parameters
+    ----------
+    x : ndarray of any shape, float32 or float64.
+
+    Returns
+    -------
+    ndarray of the same shape and dtype, values > 0 (0 only where ``exp(x)`` underflows).
+    """
+    return np.logaddexp(0, x)
 
 
 def softmax(x, axis=-1):

@@ -38,7 +38,7 @@ Caches (flat tuples, the convention of the package):
 import numpy as np
 
 from ._checks import dims, expect_shape, float_array
-from .activations import sigmoid
+from .activations import sigmoid, softplus
 from .scan import linear_recurrence, linear_recurrence_backward, log_space_scan
 
 __all__ = [
@@ -55,11 +55,6 @@ __all__ = [
 _MODES = ("sequential", "parallel")
 
 
-def _softplus(a):
-    """``log(1 + e^a)`` without overflow."""
-    return np.logaddexp(0, a)
-
-
 def positive_activation(a):
     """The paper's ``g``: ``a + 1/2`` where ``a >= 0``, ``sigmoid(a)`` where ``a < 0``; always > 0."""
     a = np.asarray(a)
@@ -69,7 +64,7 @@ def positive_activation(a):
 def log_positive_activation(a):
     """``log g(a)``, computed without forming ``g(a)`` where it is tiny: ``-softplus(-a)`` for ``a < 0``."""
     a = np.asarray(a)
-    return np.where(a >= 0, np.log(np.maximum(a, 0) + 0.5), -_softplus(-np.minimum(a, 0)))
+    return np.where(a >= 0, np.log(np.maximum(a, 0) + 0.5), -softplus(-np.minimum(a, 0)))
 
 
 def _positive_activation_derivative(g):
@@ -161,8 +156,8 @@ def min_gru_forward(x, h0, Wz, bz, Wh, bh, *, mode="sequential"):
         h = linear_recurrence(1 - z, z * h_tilde, h0)
     else:
         # log(1 - z) = log sigmoid(-kz) = -softplus(kz);  log z = -softplus(-kz)
-        log_a = -_softplus(kz)
-        log_b = -_softplus(-kz) + log_positive_activation(kh)
+        log_a = -softplus(kz)
+        log_b = -softplus(-kz) + log_positive_activation(kh)
         with np.errstate(divide="ignore"):  # log 0 = -inf is a valid h0 = 0
             log_h0 = np.log(h0)
         h = np.exp(log_space_scan(log_a, log_b, log_h0))
@@ -255,9 +250,9 @@ def min_lstm_forward(x, h0, Wf, bf, Wi, bi, Wh, bh, *, mode="sequential"):
         h = linear_recurrence(f / (f + i), i / (f + i) * h_tilde, h0)
     else:
         # log f' = log f - log(f + i) = -softplus(log i - log f), and log i' likewise
-        log_i_over_f = -_softplus(-ki) + _softplus(-kf)
-        log_a = -_softplus(log_i_over_f)
-        log_b = -_softplus(-log_i_over_f) + log_positive_activation(kh)
+        log_i_over_f = -softplus(-ki) + softplus(-kf)
+        log_a = -softplus(log_i_over_f)
+        log_b = -softplus(-log_i_over_f) + log_positive_activation(kh)
         with np.errstate(divide="ignore"):
             log_h0 = np.log(h0)
         h = np.exp(log_space_scan(log_a, log_b, log_h0))

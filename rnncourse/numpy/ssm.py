@@ -39,13 +39,10 @@ W_C, skip, delta, B, C, A_bar, h)``, with ``A_bar``, ``h`` of shape (N, T, D, S)
 import numpy as np
 
 from ._checks import dims, expect_shape, float_array
+from .activations import softplus
 from .scan import linear_recurrence, linear_recurrence_backward, parallel_scan
 
 __all__ = ["zoh_discretize", "selective_ssm_step_forward", "selective_ssm_forward", "selective_ssm_backward"]
-
-
-def _softplus(a):
-    return np.logaddexp(0, a)
 
 
 def zoh_discretize(A, B, delta):
@@ -101,7 +98,7 @@ def _check(x, h0, A_log, W_delta, b_delta, W_B, W_C, skip, *, sequence=True):
 
 def _selective_parameters(x, A_log, W_delta, b_delta, W_B, W_C):
     """``delta``, ``B``, ``C`` from the input, and ``A_bar = exp(delta A)``, for one step or all steps."""
-    delta = _softplus(x @ W_delta + b_delta)  # (..., D)
+    delta = softplus(x @ W_delta + b_delta)  # (..., D)
     B, C = x @ W_B, x @ W_C  # (..., S)
     A_bar = np.exp(delta[..., None] * -np.exp(A_log))  # (..., D, S)
     return delta, B, C, A_bar

@@ -21,6 +21,7 @@ import torch
 from ..datasets import (  # noqa: F401  (re-exported: their first home was this module)
     DATE_FORMATS,
     MONTHS,
+    TRANSLATION_TASKS,
     date_translation_pairs,
     format_date,
     number_alignment,
@@ -37,15 +38,7 @@ __all__ = [
     "LengthBuckets",
     "pad_batch",
     "series_windows",
-    # the translation tasks, defined in rnncourse.datasets
-    "MONTHS",
-    "DATE_FORMATS",
-    "format_date",
-    "date_translation_pairs",
-    "number_to_words",
-    "number_words",
-    "number_alignment",
-    "number_translation_pairs",
+    *TRANSLATION_TASKS,  # defined in rnncourse.datasets
 ]
 
 

@@ -23,7 +23,7 @@ import pytest
 
 import corpus
 from rnncourse.checks import assignment_points, assignments
-from rnncourse.grader import COLUMNS, core
+from rnncourse.grader import COLUMNS, core, report
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
@@ -200,6 +200,24 @@ def test_grades_csv_has_the_columns_and_one_row_per_student_and_notebook(batch):
     assert by_student["honest"]["score"] == "16" and by_student["honest"]["max_score"] == "20"
     assert by_student["honest"]["manual_pending"] == "4" and by_student["dies"]["status"] == "crashed"
     assert [dict(zip(COLUMNS, map(str, (r[c] for c in COLUMNS)))) for r in batch["list"]] == [dict(zip(COLUMNS, r)) for r in body]
+
+
+
+def test_the_batch_writes_its_per_check_outcomes_the_class_report_and_the_lms_csv(batch):
+    out = batch["out"]
+    assignment, outcomes = report.read_outcomes(out)
+    assert assignment == "02_rnn"
+    assert sorted((o["student_id"], o["status"]) for o in outcomes) == sorted((s, r["status"]) for s, r in batch["rows"].items())
+    release = next(o for o in outcomes if o["student_id"] == "release")
+    assert not any(c["passed"] for cell in release["cells"] for c in cell["checks"])
+    step = next(s for s in report.check_stats(outcomes) if s["check"] == "rnn_step_forward")
+    assert step["mistakes"][report.NOT_WRITTEN] >= 1  # the release's stub
+    page = (out / "report.html").read_text()
+    assert 'id="histogram"' in page and 'id="pass-rates"' in page and "rnn_step_forward" in page
+    assert "<script" not in page and "A" * 1000 not in page  # the hostile message is escaped (and not a label)
+    lms_rows = {line[0]: line for line in read_csv(out / "lms.csv")[1:]}
+    grades = {r[0]: r[2] for r in read_csv(out / "grades.csv")[1:]}
+    assert {s: line[1] for s, line in lms_rows.items()} == grades and lms_rows["honest"][1:] == ["16", "16", "20"]
 
 
 def _solution_lines():
@@ -411,6 +429,12 @@ def test_student_option_grades_those_students_again_and_leaves_every_other_row_b
     assert len(changed) == 1 and changed[0][0].startswith(b"release,") and changed[0][1].startswith(b"release,02_rnn,16,")
     assert [r["student_id"] for r in table] == [line.split(b",")[0].decode() for line in after[1:]]
     assert (out / "feedback" / "release" / "02_rnn.html").read_text().count("6 / 6") >= 1
+    # checks.json and lms.csv: the two students' outcomes and points replaced, every other student's kept
+    _, outcomes = report.read_outcomes(out)
+    assert sorted(o["student_id"] for o in outcomes) == sorted(batch["rows"])
+    release = next(o for o in outcomes if o["student_id"] == "release")
+    assert all(c["passed"] for cell in release["cells"] if cell["auto"] for c in cell["checks"])
+    assert {line[0]: line[1] for line in read_csv(out / "lms.csv")[1:]} == {line[0]: line[2] for line in read_csv(out / "grades.csv")[1:]}
     with pytest.raises(GradeError, match="no submission of 'nobody_here'"):
         core.grade("02_rnn", subs, out, students=["release", "nobody_here"], **options)
     assert (out / "grades.csv").read_bytes().splitlines(keepends=True) == after  # an error changes nothing

@@ -50,6 +50,7 @@ __all__ = [
     "OutputError",
     "LearnerError",
     "call",
+    "call_and_unpack",
     "unpack",
     "as_output",
     "run_case",
@@ -402,6 +403,15 @@ def call(fns, name, *args, **kwargs):
         raise LearnerError(name, exc) from exc
 
 
+def call_and_unpack(fns, name, returns, *args):
+    """Call the learner's function ``name`` on ``args``; what it returns as a tuple of ``len(returns)`` items.
+
+    :func:`call`, then :func:`unpack` with the function's name in its messages.
+    """
+    __tracebackhide__ = True  # noqa: F841 - as in call
+    return unpack(call(fns, name, *args), returns, name)
+
+
 def unpack(value, names, function):
     """``value`` as a tuple of ``len(names)`` items, or :class:`OutputError` naming what was expected."""
     want = ", ".join(names)
@@ -439,7 +449,7 @@ def argument(inputs, name):
 
 def _plain_run(spec, fns, inputs, out):
     args = [argument(inputs, a) for a in spec.args if a not in spec.optional or a in inputs]
-    values = unpack(call(fns, spec.name, *args), spec.returns, spec.name)
+    values = call_and_unpack(fns, spec.name, spec.returns, *args)
     out.update((name, value) for name, value in zip(spec.returns, values) if name in spec.outputs)
 
 

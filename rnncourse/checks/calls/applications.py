@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import Call, Needs, OutputError, Written, call, unpack
+from . import Call, Needs, OutputError, Written, call, call_and_unpack
 
 ASSIGNMENT = "07_applications"
 
@@ -26,8 +26,9 @@ def split_sequences(i):
 
 
 def _pad_run(fns, i, out):
-    result = call(fns, "pad_sequences", split_sequences(i), int(i["pad_value"]))
-    out["padded"], out["lengths"], out["mask"] = unpack(result, ("padded", "lengths", "mask"), "pad_sequences")
+    out["padded"], out["lengths"], out["mask"] = call_and_unpack(
+        fns, "pad_sequences", ("padded", "lengths", "mask"), split_sequences(i), int(i["pad_value"])
+    )
 
 
 def _train_run(fns, i, out):

@@ -13,7 +13,7 @@ that run only.
 
 import numpy as np
 
-from . import Call, Needs, OutputError, Written, call, unpack
+from . import Call, Needs, OutputError, Written, call, call_and_unpack
 
 ASSIGNMENT = "06_attention"
 
@@ -69,12 +69,10 @@ def _decoder_run(fns, i, out):
 
     t = decoder_tensors(i)
     embedding, cell, linear = decoder_modules(i)
-    result = call(
-        fns,
-        "attention_decoder_step",
+    logits, s, weights = call_and_unpack(
+        fns, "attention_decoder_step", ("logits", "s", "weights"),
         t["y_prev"], t["s_prev"], t["enc_out"], t["lengths"], t["Wq"], t["Wk"], t["v_a"], embedding, cell, linear,
     )  # fmt: skip
-    logits, s, weights = unpack(result, ("logits", "s", "weights"), "attention_decoder_step")
     out["logits"], out["s"], out["weights"] = _numpy(logits), _numpy(s), _numpy(weights)
     if not isinstance(logits, torch.Tensor):
         raise OutputError(

@@ -8,7 +8,7 @@ process boundary, an array can), and records the steps it is called for.
 
 import numpy as np
 
-from . import Call, Needs, OutputError, Written, call, unpack
+from . import Call, Needs, OutputError, Written, call_and_unpack
 
 ASSIGNMENT = "03_bptt"
 
@@ -36,10 +36,10 @@ def expect_dict(value, keys, what):
 
 def _tbptt_run(fns, i, out):
     calls = []
-    result = call(
-        fns, "truncated_bptt", i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], loss_grad_of(i["y"], calls), int(i["k1"])
-    )
-    updates, out["h_last"] = unpack(result, ("updates", "h_last"), "truncated_bptt")
+    updates, out["h_last"] = call_and_unpack(
+        fns, "truncated_bptt", ("updates", "h_last"),
+        i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], loss_grad_of(i["y"], calls), int(i["k1"]),
+    )  # fmt: skip
     out["calls"] = np.array(calls, dtype=np.int64)
     if not isinstance(updates, (list, tuple)):
         raise OutputError(f"updates is a {type(updates).__name__}; expected a list of dicts, one per chunk")
@@ -51,8 +51,8 @@ def _tbptt_run(fns, i, out):
 def _clip_run(fns, i, out):
     grads = {n: i[f"grads.{n}"] for n in PARAMS}
     before = {n: g.copy() for n, g in grads.items()}
-    clipped, total_norm = unpack(
-        call(fns, "clip_grad_norm_global", grads, float(i["max_norm"])), ("clipped", "total_norm"), "clip_grad_norm_global"
+    clipped, total_norm = call_and_unpack(
+        fns, "clip_grad_norm_global", ("clipped", "total_norm"), grads, float(i["max_norm"])
     )
     expect_dict(clipped, PARAMS, "clipped")
     changed = any(not np.array_equal(grads[n], before[n], equal_nan=True) for n in PARAMS)
@@ -62,8 +62,8 @@ def _clip_run(fns, i, out):
 
 def _rtrl_run(fns, i, out):
     calls = []
-    grads, out["h_last"] = unpack(
-        call(fns, "rtrl", i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], loss_grad_of(i["y"], calls)), ("grads", "h_last"), "rtrl"
+    grads, out["h_last"] = call_and_unpack(
+        fns, "rtrl", ("grads", "h_last"), i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], loss_grad_of(i["y"], calls)
     )
     out["calls"] = np.array(calls, dtype=np.int64)
     expect_dict(grads, GRAD_NAMES, "grads")
