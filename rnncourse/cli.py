@@ -74,6 +74,11 @@ def _parser():
         "every other row stays as it was",
     )
     g.add_argument(
+        "--submitted-at", dest="submitted_at", nargs="+", action="extend", metavar="ID=TIME", default=[],
+        help="the submission time of a student, in place of their timestamp.txt (e.g. alice='2024-05-01 14:38:12'; "
+        "UTC unless a zone follows)",
+    )
+    g.add_argument(
         "--check-solutions", action="store_true",
         help="a dry run instead: grade the assignment's source notebooks (answers in place) and its released "
         "notebooks in the sandbox, with a throw-away gradebook; exit 1 unless they score full marks and zero",
@@ -116,7 +121,7 @@ def _grade(args):
     from rnncourse.grader.source import CourseError
 
     if args.check_solutions:
-        if args.submissions is not None or args.students or args.out or args.db or args.autograded:
+        if args.submissions is not None or args.students or args.out or args.db or args.autograded or args.submitted_at:
             print("rnncourse grade: error: --check-solutions takes the assignment alone (and limits): it grades the "
                   "course's own notebooks and writes nothing", file=sys.stderr)
             return 2
@@ -126,6 +131,14 @@ def _grade(args):
               file=sys.stderr)
         return 2
     out = args.out or os.path.join("graded", args.assignment)
+    submitted_at = {}
+    for given in args.submitted_at:
+        student, equals, when = given.partition("=")
+        if not equals or not student:
+            print(f"rnncourse grade: error: --submitted-at takes ID=TIME (e.g. alice='2024-05-01 14:38:12'), got "
+                  f"{given!r}", file=sys.stderr)
+            return 2
+        submitted_at[student] = when
     start = time.monotonic()
     try:
         rows = grade(
@@ -145,6 +158,7 @@ def _grade(args):
             progress=False if args.no_progress else None,
             autograded=args.autograded,
             students=args.students,
+            submitted_at=submitted_at,
         )
     except (GradeError, CourseError) as err:
         print(f"rnncourse grade: error: {err}", file=sys.stderr)

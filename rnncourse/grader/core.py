@@ -43,10 +43,10 @@ import time
 from pathlib import Path
 
 from . import GradeError, execution, judge, rows
-from .jobs import Job, find_jobs
+from .jobs import Job, find_jobs, parse_submission_time
 from .notebook import MB, read_notebook_file, valid_text
 from .plan import plan_steps
-from .source import load_assignment
+from .source import course_config, load_assignment
 
 __all__ = ["grade", "GradeError", "Job", "find_jobs", "hidden_seed", "load_secret", "package_digest"]
 
@@ -253,6 +253,7 @@ def grade(
     isolate=True,
     autograded=None,
     students=None,
+    submitted_at=None,
     log=None,
 ):
     """Grade every submission of ``assignment`` in ``submissions``; return the rows of grades.csv.
@@ -269,7 +270,14 @@ def grade(
     grades.csv) to grade again, alone: their rows of an existing
     ``out/grades.csv`` are replaced and every other line stays as it was
     (:func:`~rnncourse.grader.rows.update_csv`); an id with no folder in
-    ``submissions`` is an instructor error. ``log(message)`` gets warnings (default:
+    ``submissions`` is an instructor error. ``submitted_at``: ``{student id:
+    time}``, the instructor's submission times, in place of the students'
+    ``timestamp.txt`` (text as :func:`~rnncourse.grader.jobs.parse_submission_time`
+    reads it; an unreadable time or an id with no folder is an instructor
+    error). The submission time, the due date and extension in the gradebook
+    and the course's late submission plugin give each row's ``submitted_at``,
+    ``late_by`` and ``late_penalty`` (:mod:`~rnncourse.grader.gradebook`).
+    ``log(message)`` gets warnings (default:
     stderr). Raises :class:`~rnncourse.grader.core.GradeError` (or :class:`~rnncourse.grader.source.CourseError`) for
     instructor errors only.
     """
@@ -296,8 +304,12 @@ def grade(
         max_output=int(max_output),
         max_processes=int(max_processes),
     )
-    book = gradebook.Recorder(db_url, the_assignment)  # fails early on a bad URL
+    times = _instructor_times(submitted_at or {})
+    late = gradebook.late_policy(course_config(course), f"{course / 'nbgrader_config.py'}")
+    book = gradebook.Recorder(db_url, the_assignment, late)  # fails early on a bad URL
     jobs = find_jobs(submissions, the_assignment, skip=[out], log=log)
+    if times:
+        _jobs_of_students(jobs, list(times), submissions, "--submitted-at")  # every id given has a folder
     if students is not None:
         jobs = _jobs_of_students(jobs, students, submissions)
     digest = package_digest()
@@ -317,7 +329,8 @@ def grade(
                 for future in concurrent.futures.as_completed(futures):
                     job = futures[future]
                     result, from_cache = future.result()
-                    results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result)
+                    when = _submission_time(job, times)
+                    results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result, when)
                     bar.update(from_cache, result["status"])
             except BaseException:
                 sandbox.stop()
@@ -336,28 +349,58 @@ def grade(
     return table
 
 
-def _jobs_of_students(jobs, students, submissions):
+def _jobs_of_students(jobs, students, submissions, option="--student"):
     """The jobs of ``students`` only; a :class:`GradeError` naming every id that has no folder."""
     students = list(dict.fromkeys(students))
     found = {job.student for job in jobs}
     unknown = [s for s in students if s not in found]
     if not students or unknown:
         names = ", ".join(ascii(s) for s in unknown) or "none given"
-        raise GradeError(f"no submission of {names} in {submissions} (ids as in grades.csv's student_id)")
+        raise GradeError(f"{option}: no submission of {names} in {submissions} (ids as in grades.csv's student_id)")
     return [job for job in jobs if job.student in set(students)]
 
 
-def _record(book, out, assignment, job, result):
-    """The result into the gradebook, its row, and its feedback page; the row (whatever fails on the way)."""
+def _instructor_times(texts):
+    """``{student: time}`` from the instructor's ``{student: text}``; a :class:`GradeError` for a time unreadable."""
+    times = {}
+    for student, text in texts.items():
+        when, why = parse_submission_time(text)
+        if when is None:
+            raise GradeError(f"--submitted-at {student}=...: {why}")
+        times[student] = when
+    return times
+
+
+def _submission_time(job, times):
+    """``(time, note)``: the instructor's time for the student, else timestamp.txt's; ``note`` says which, or why none."""
+    if job.student in times:
+        return times[job.student], "submission time given by the instructor (--submitted-at)"
+    if job.timestamp is None:
+        return None, ""
+    when, why = parse_submission_time(job.timestamp)
+    return when, ("" if when is not None else f"timestamp.txt ignored: {why}; no submission time, so no late penalty")
+
+
+def _record(book, out, assignment, job, result, when=(None, "")):
+    """The result into the gradebook, its row, and its feedback page; the row (whatever fails on the way).
+
+    ``when``: ``(submission time or None, a note on it for the reason)``.
+    """
     from . import feedback
 
-    given, pending, note = book.record(job, result)
-    row = rows.make_row(result, given, pending, note)
+    submitted_at, time_note = when
+    done = book.record(job, result, submitted_at)
+
+    def row_of(*notes):
+        note = "; ".join(filter(None, [time_note, done.note, *notes]))
+        return rows.make_row(result, done.given, done.pending, note, submitted_at, done.late_by, done.late_penalty)
+
+    row = row_of()
     try:
-        hand = book.hand_grades(job, result) if given else {}
+        hand = book.hand_grades(job, result) if done.given else {}
         feedback.write(out, assignment, job.notebook, result, row, hand=hand)
     except Exception as err:  # noqa: BLE001 - e.g. a full disk: this row says so, the batch goes on
-        row = rows.make_row(result, given, pending, "; ".join(filter(None, [note, f"no feedback page ({type(err).__name__}: {err})"])))
+        row = row_of(f"no feedback page ({type(err).__name__}: {err})")
     return row
 
 

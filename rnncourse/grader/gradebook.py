@@ -9,6 +9,16 @@ gave a manual score). Cells graded by hand are left to the instructor:
 :meth:`Recorder.record` answers the points given by hand so far and the
 points still pending, for the row (:mod:`rnncourse.grader.rows`).
 
+Late work is nbgrader's: the submission's ``timestamp`` (the time the grader
+was given: ``timestamp.txt`` or the instructor's ``--submitted-at``; none
+when there is neither), the assignment's ``duedate`` and the student's
+``extension`` give nbgrader's ``total_seconds_late``, and the
+``LateSubmissionPlugin`` that the course's ``nbgrader_config.py`` configures
+(``AssignLatePenalties.plugin_class``, default ``LateSubmissionPlugin``
+with its ``penalty_method``) gives each notebook's
+``late_submission_penalty``, with nbgrader's own clamp to ``[0, score]``:
+what ``nbgrader autograde`` would store, so that ``nbgrader export`` shows it.
+
 Any SQLAlchemy URL works: ``sqlite:///PATH`` (the default) or
 ``postgresql://USER:PASSWORD@HOST/DB`` (psycopg 3, pinned in
 requirements.txt). Several graders may write into one database at once (two
@@ -17,6 +27,7 @@ another (a student or the course created by both, a deadlock) is retried.
 No message of this module shows the database's password.
 """
 
+import logging
 import os
 import random
 import re
@@ -25,6 +36,8 @@ import sys
 import time
 import warnings
 from pathlib import Path
+
+from collections import namedtuple
 
 from nbgrader.api import Grade, Gradebook, MissingEntry, SubmittedNotebook
 
@@ -101,12 +114,36 @@ def _pause(attempt):
     time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
 
 
-class Recorder:
-    """An open gradebook for one assignment."""
+def late_policy(config=None, where="nbgrader's defaults"):
+    """nbgrader's ``AssignLatePenalties`` under ``config`` (the course's nbgrader settings; None: nbgrader's defaults).
 
-    def __init__(self, db_url, assignment):
+    Its plugin (``plugin_inst``) computes the penalty; a plugin class the
+    config names but Python cannot load is an instructor error, which names
+    ``where`` the config came from.
+    """
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    try:
+        policy = AssignLatePenalties(config=config, log=logging.getLogger("rnncourse.grader.late"))
+        policy.init_plugin()
+    except Exception as err:  # noqa: BLE001 - a plugin class that does not import, a bad penalty_method
+        raise GradeError(f"the late submission plugin of {where} cannot be used: {type(err).__name__}: {err}") from None
+    return policy
+
+
+#: What :meth:`Recorder.record` answers for one result: the points given by hand and those pending, a note for the
+#: row ("" or why the gradebook could not record it), the seconds past the due date (None: no due date or no
+#: submission time) and the late penalty of the notebook (points, 0 for none).
+Recorded = namedtuple("Recorded", "given pending note late_by late_penalty")
+
+
+class Recorder:
+    """An open gradebook for one assignment; ``late``: :func:`late_policy`'s object (default: nbgrader's defaults)."""
+
+    def __init__(self, db_url, assignment, late=None):
         self.assignment = assignment
         self.db_url = db_url
+        self.late = late if late is not None else late_policy()
         _alembic_on_path()
         for attempt in range(ATTEMPTS):
             self.gb = None
@@ -165,10 +202,10 @@ class Recorder:
                 gb.db.add(grades[grade_id])
         return grades
 
-    def record(self, job, result):
-        """Record one result: ``(manual points given, manual points pending, note)``.
+    def record(self, job, result, submitted_at=None):
+        """Record one result, submitted at ``submitted_at`` (UTC, naive; None: unknown); a ``Recorded``.
 
-        ``note`` is empty, or says why the result could not be recorded
+        Its ``note`` is empty, or says why the result could not be recorded
         (a database error); the grading goes on either way.
         """
         for attempt in range(ATTEMPTS):
@@ -176,8 +213,9 @@ class Recorder:
                 with warnings.catch_warnings():
                     # nbgrader's add_submission makes SQLAlchemy warn about its own session use; harmless
                     warnings.simplefilter("ignore")
-                    given, pending = self._record(job, result)
-                return given, pending, ""
+                    given, pending = self._record(job, result, submitted_at)
+                    late_by, late_penalty = self._late(job, result)
+                return Recorded(given, pending, "", late_by, late_penalty)
             except Exception as err:  # noqa: BLE001 - e.g. a database that refuses a value
                 self.gb.db.rollback()
                 if attempt + 1 < ATTEMPTS and _lost_a_race(err):
@@ -185,22 +223,14 @@ class Recorder:
                     continue
                 pending = sum(c["points"] for c in result["cells"] if not c["auto"])
                 detail = scrubbed(f"{type(err).__name__}: {str(err)[:200]}", self.db_url)
-                return 0, pending, f"not recorded in the gradebook ({detail})"
+                return Recorded(0, pending, f"not recorded in the gradebook ({detail})", None, 0)
 
-    def _record(self, job, result):
+    def _record(self, job, result, submitted_at):
         """Write one result; ``(manual points given, manual points pending)``."""
-        from nbgrader.utils import parse_utc
-
         gb, name = self.gb, self.assignment.name
         gb.update_or_create_student(job.student)
-        kwargs = {}
-        if job.timestamp:
-            try:
-                parse_utc(job.timestamp)
-                kwargs["timestamp"] = job.timestamp
-            except Exception:  # noqa: BLE001 - a timestamp.txt that is not a date
-                pass
-        gb.update_or_create_submission(name, job.student, **kwargs)
+        # The gradebook's submission time is the one this run was given, none included: never an older run's.
+        gb.update_or_create_submission(name, job.student, timestamp=submitted_at)
         given, pending = 0, 0
         grades = self._grades(result["notebook"], job.student, [c["grade_id"] for c in result["cells"]])
         for cell in result["cells"]:
@@ -214,6 +244,27 @@ class Recorder:
                 given += grade.manual_score
         gb.db.commit()
         return given, pending
+
+    def _late(self, job, result):
+        """``(late_by, late_penalty)`` of the notebook just recorded, the penalty stored as nbgrader's autograde would.
+
+        As nbgrader's ``AssignLatePenalties.preprocess``: the penalty is reset,
+        then, for a submission past its due date (extension included), set to
+        what the configured plugin answers for the notebook's score, clamped by
+        nbgrader to ``[0, score]``.
+        """
+        gb, name = self.gb, self.assignment.name
+        submission = gb.find_submission(name, job.student)
+        notebook = gb.find_submission_notebook(result["notebook"], name, job.student)
+        known = submission.timestamp is not None and submission.duedate is not None
+        late_by = submission.total_seconds_late if known else None
+        notebook.late_submission_penalty = None
+        if late_by:
+            penalty = self.late.plugin_inst.late_submission_penalty(job.student, notebook.score, late_by)
+            if penalty is not None:
+                notebook.late_submission_penalty = self.late._check_late_penalty(notebook, penalty)
+        gb.db.commit()
+        return late_by, float(notebook.late_submission_penalty or 0)
 
     def hand_grades(self, job, result):
         """``{grade_id: (points given by hand, the grader's comment)}`` for the written answers of ``result``.
