@@ -191,11 +191,13 @@ class _Batch:
         from_cache = result is not None
         if result is None:
             result = self._run(job, notebook, notes, key)
-        if self.autograded is not None and result["status"] != "error":
-            from . import autograded
+        from . import autograded
 
+        if self.autograded is not None and result["status"] != "error":
             autograded.write(self.autograded, self.assignment.name, job.notebook, notebook, result)
-        return result, from_cache
+        # The written answers' digests, for the gradebook (a hand grade follows its answer); not cached: the
+        # submission's bytes are the cache key already.
+        return dict(result, answers=autograded.answer_digests(job.notebook, notebook)), from_cache
 
     def _run(self, job, notebook, notes, key):
         steps, plan_notes = plan_steps(job.notebook, notebook)
@@ -397,7 +399,7 @@ def _record(book, out, assignment, job, result, when=(None, "")):
 
     row = row_of()
     try:
-        hand = book.hand_grades(job, result) if done.given else {}
+        hand = book.hand_grades(job, result) if done.given or done.pending else {}
         feedback.write(out, assignment, job.notebook, result, row, hand=hand)
     except Exception as err:  # noqa: BLE001 - e.g. a full disk: this row says so, the batch goes on
         row = row_of(f"no feedback page ({type(err).__name__}: {err})")

@@ -4,7 +4,8 @@ It shows each test's name, its points and the course's message (from
 :func:`rnncourse.checks.judge`: which output is wrong, on which kind of
 input, and the known mistake when recognised), the submission time and
 lateness (with the late penalty, when one applies), the written answers (the
-points and the comment given by hand, or that they await grading), the errors the student's own cells raised, and every stop:
+points and the comment given by hand, or that they await grading, or grading
+again when the answer changed since), the errors the student's own cells raised, and every stop:
 which cell (or which check) stopped the sandbox, why, and which tests were
 still graded after it in a fresh sandbox. It never
 holds a test cell's source, a hidden test or a solution: nothing of the
@@ -128,6 +129,10 @@ def render(assignment, notebook, result, row, hand=None):
                 lines.append(f"<li>{e(cell['grade_id'])} ({_points(cell['points'])} points): to be graded by hand.</li>")
                 continue
             points, comment = given
+            if points is None:
+                lines.append(f"<li>{e(cell['grade_id'])} ({_points(cell['points'])} points): your answer changed since it "
+                             "was graded by hand; to be graded again.</li>")
+                continue
             remark = f'<br>Comment: <pre class="comment">{e(comment)}</pre>' if comment else ""
             lines.append(f"<li>{e(cell['grade_id'])}: {_points(points)} / {_points(cell['points'])}, graded by hand.{remark}</li>")
         lines.append("</ul>")

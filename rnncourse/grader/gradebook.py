@@ -9,6 +9,19 @@ gave a manual score). Cells graded by hand are left to the instructor:
 :meth:`Recorder.record` answers the points given by hand so far and the
 points still pending, for the row (:mod:`rnncourse.grader.rows`).
 
+A hand grade follows its answer. The gradebook has no field for the text a
+person graded, so a side table in the same database,
+``rnncourse_answer_digest`` (nbgrader's ``Grade`` id -> the sha256 of the
+answer's text, from the result's ``answers``, and ``regrade``), remembers
+the text each written answer had at the last run. When it changed (a
+resubmission) and the answer has a manual score, ``regrade`` is set and so
+is nbgrader's own ``needs_manual_grade``, so that formgrader lists it as
+needing grading; the answer then counts as pending (``manual_pending``),
+not as given, until a person saves a grade in formgrader, which clears
+``needs_manual_grade`` (and the next run ``regrade``). nbgrader creates
+every grade with ``needs_manual_grade`` set, so that flag alone cannot tell
+a changed answer from a score set by a script.
+
 Late work is nbgrader's: the submission's ``timestamp`` (the time the grader
 was given: ``timestamp.txt`` or the instructor's ``--submitted-at``; none
 when there is neither), the assignment's ``duedate`` and the student's
@@ -40,6 +53,7 @@ from pathlib import Path
 from collections import namedtuple
 
 from nbgrader.api import Grade, Gradebook, MissingEntry, SubmittedNotebook
+from sqlalchemy import Boolean, Column, MetaData, String, Table, select
 
 from . import GradeError
 
@@ -93,6 +107,15 @@ def scrubbed(text, db_url):
 
 
 ATTEMPTS = 6
+
+# nbgrader's Grade id -> the sha256 (hex) of the written answer's text at the last run (see the module's doc)
+ANSWER_DIGESTS = Table(
+    "rnncourse_answer_digest",
+    MetaData(),
+    Column("grade_id", String(32), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("regrade", Boolean, nullable=False, default=False),
+)
 
 
 def _lost_a_race(err):
@@ -149,6 +172,7 @@ class Recorder:
             self.gb = None
             try:
                 self.gb = Gradebook(db_url, course_id=assignment.course_id)
+                ANSWER_DIGESTS.create(self.gb.engine, checkfirst=True)
                 self._ensure_assignment()
                 break
             except Exception as err:  # noqa: BLE001 - a bad URL, a missing driver, a locked file
@@ -233,17 +257,46 @@ class Recorder:
         gb.update_or_create_submission(name, job.student, timestamp=submitted_at)
         given, pending = 0, 0
         grades = self._grades(result["notebook"], job.student, [c["grade_id"] for c in result["cells"]])
+        gb.db.flush()  # the new grades get their ids
+        answers = result.get("answers") or {}
         for cell in result["cells"]:
             grade = grades[cell["grade_id"]]
             if cell["auto"]:
                 grade.auto_score = float(cell["earned"])
                 grade.needs_manual_grade = grade.manual_score is not None
-            elif grade.manual_score is None:
+                continue
+            regrade = self._follow(grade, answers.get(cell["grade_id"]))  # the answer's text remembered at every run
+            if grade.manual_score is None or regrade:
                 pending += cell["points"]
             else:
                 given += grade.manual_score
         gb.db.commit()
         return given, pending
+
+    def _follow(self, grade, digest):
+        """Remember ``digest`` (None: unknown) as the text of ``grade``'s answer; True when it is to be graded again.
+
+        It is, from the run that finds the text changed while the answer has a
+        manual score, until a person saves a grade (formgrader clears
+        ``needs_manual_grade``).
+        """
+        table, db = ANSWER_DIGESTS, self.gb.db
+        before = db.execute(select(table.c.digest, table.c.regrade).where(table.c.grade_id == grade.id)).one_or_none()
+        regrade = bool(before and before.regrade and grade.needs_manual_grade)
+        if before is not None and digest is not None and before.digest != digest and grade.manual_score is not None:
+            regrade = grade.needs_manual_grade = True
+        if before is None and digest is not None:
+            db.execute(table.insert().values(grade_id=grade.id, digest=digest, regrade=regrade))
+        elif before is not None:
+            values = {"regrade": regrade, **({"digest": digest} if digest is not None else {})}
+            db.execute(table.update().where(table.c.grade_id == grade.id).values(**values))
+        return regrade
+
+    def _to_regrade(self, grade):
+        """True when ``grade``'s answer is to be graded again (see :meth:`_follow`), as the last run found."""
+        table = ANSWER_DIGESTS
+        flag = self.gb.db.execute(select(table.c.regrade).where(table.c.grade_id == grade.id)).scalar_one_or_none()
+        return bool(flag and grade.needs_manual_grade)
 
     def _late(self, job, result):
         """``(late_by, late_penalty)`` of the notebook just recorded, the penalty stored as nbgrader's autograde would.
@@ -270,9 +323,10 @@ class Recorder:
         """``{grade_id: (points given by hand, the grader's comment)}`` for the written answers of ``result``.
 
         Only answers a person has graded (a manual score) are in it; the
-        comment is formgrader's, "" when none. For the feedback page: a
-        database error gives ``{}`` (the page then says the answers await
-        grading), never a failure.
+        comment is formgrader's, "" when none. An answer graded, then changed
+        (to be graded again) has ``(None, "")``. For
+        the feedback page: a database error gives ``{}`` (the page then says
+        the answers await grading), never a failure.
         """
         from nbgrader.api import MissingEntry
 
@@ -286,6 +340,9 @@ class Recorder:
                 except MissingEntry:
                     continue
                 if grade.manual_score is None:
+                    continue
+                if self._to_regrade(grade):
+                    hand[cell["grade_id"]] = (None, "")
                     continue
                 try:
                     comment = gb.find_comment(cell["grade_id"], result["notebook"], name, job.student).manual_comment
