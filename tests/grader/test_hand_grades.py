@@ -28,6 +28,14 @@ def rnn():
     return load_assignment(ROOT, "02_rnn")
 
 
+@pytest.fixture(scope="module")
+def book(tmp_path_factory, rnn):
+    """One gradebook for the module (creating one takes seconds); each test grades a student of its own."""
+    recorder = Recorder(f"sqlite:///{tmp_path_factory.mktemp('hand') / 'gradebook.db'}", rnn)
+    yield recorder
+    recorder.close()
+
+
 def _submission():
     return json.loads((ROOT / "solutions" / "02_rnn" / "02_rnn.ipynb").read_text(encoding="utf-8"))
 
@@ -66,58 +74,46 @@ def test_answer_digests_cover_every_written_answer_and_change_with_its_text(rnn)
     assert answer_digests(nb, gone)["q_gradcheck"] != before["q_gradcheck"]  # a deleted answer is a change
 
 
-def test_a_changed_written_answer_becomes_pending_and_an_unchanged_one_keeps_its_grade(tmp_path, rnn):
+def test_a_changed_written_answer_becomes_pending_and_an_unchanged_one_keeps_its_grade(book, rnn):
     """Fails if a resubmission kept the old hand grade of a changed answer (the issue's finding), if it dropped the
     grade of an unchanged one, or if the flag went away before a person graded the new answer."""
-    book = Recorder(f"sqlite:///{tmp_path / 'gradebook.db'}", rnn)
-    try:
-        nb = rnn.notebooks[0]
-        job = Job("alice", nb, None, "", None)
-        first = _submission()
-        assert book.record(job, _result(job, first))[:2] == (0, 4)
-        _grade_by_hand(book, rnn, "alice", {"q_gradcheck": 1.5, "q_parameter_sharing": 2})
-        resubmitted = _edited(first, "q_gradcheck", "A new answer, written after the grade was given.")
-        for _ in range(2):  # and still so at the run after: the flag stays until a person grades again
-            done = book.record(job, _result(job, resubmitted))
-            assert (done.given, done.pending) == (2, 2)
-            grade = book.gb.find_grade("q_gradcheck", nb.name, rnn.name, "alice")
-            assert (grade.needs_manual_grade, grade.manual_score) == (True, 1.5)  # formgrader lists it; the old score kept
-            assert book.gb.find_grade("q_parameter_sharing", nb.name, rnn.name, "alice").needs_manual_grade is False
-        result = _result(job, resubmitted)
-        hand = book.hand_grades(job, result)
-        assert hand == {"q_gradcheck": (None, ""), "q_parameter_sharing": (2.0, "")}
-        row = rows.make_row(result, done.given, done.pending)
-        page = feedback.render(rnn, nb, result, row, hand)
-        assert "q_gradcheck (2 points): your answer changed since it was graded by hand; to be graded again." in page
-        assert "q_parameter_sharing: 2 / 2, graded by hand." in page and "2 points of written answers await" in page
-        _grade_by_hand(book, rnn, "alice", {"q_gradcheck": 2})
-        assert book.record(job, _result(job, resubmitted))[:2] == (4, 0)
-    finally:
-        book.close()
+    nb = rnn.notebooks[0]
+    job = Job("alice", nb, None, "", None)
+    first = _submission()
+    assert book.record(job, _result(job, first))[:2] == (0, 4)
+    _grade_by_hand(book, rnn, "alice", {"q_gradcheck": 1.5, "q_parameter_sharing": 2})
+    resubmitted = _edited(first, "q_gradcheck", "A new answer, written after the grade was given.")
+    for _ in range(2):  # and still so at the run after: the flag stays until a person grades again
+        done = book.record(job, _result(job, resubmitted))
+        assert (done.given, done.pending) == (2, 2)
+        grade = book.gb.find_grade("q_gradcheck", nb.name, rnn.name, "alice")
+        assert (grade.needs_manual_grade, grade.manual_score) == (True, 1.5)  # formgrader lists it; the old score kept
+        assert book.gb.find_grade("q_parameter_sharing", nb.name, rnn.name, "alice").needs_manual_grade is False
+    result = _result(job, resubmitted)
+    hand = book.hand_grades(job, result)
+    assert hand == {"q_gradcheck": (None, ""), "q_parameter_sharing": (2.0, "")}
+    row = rows.make_row(result, done.given, done.pending)
+    page = feedback.render(rnn, nb, result, row, hand)
+    assert "q_gradcheck (2 points): your answer changed since it was graded by hand; to be graded again." in page
+    assert "q_parameter_sharing: 2 / 2, graded by hand." in page and "2 points of written answers await" in page
+    _grade_by_hand(book, rnn, "alice", {"q_gradcheck": 2})
+    assert book.record(job, _result(job, resubmitted))[:2] == (4, 0)
 
 
-def test_unchanged_answers_keep_their_hand_grades(tmp_path, rnn):
+def test_unchanged_answers_keep_their_hand_grades(book, rnn):
     """Fails if a run flagged an answer whose text did not change (every re-grade would undo the hand grades)."""
-    book = Recorder(f"sqlite:///{tmp_path / 'gradebook.db'}", rnn)
-    try:
-        job = Job("carol", rnn.notebooks[0], None, "", None)
-        book.record(job, _result(job, _submission()))
-        _grade_by_hand(book, rnn, "carol", {"q_gradcheck": 1, "q_parameter_sharing": 2})
-        for _ in range(2):
-            assert book.record(job, _result(job, _submission()))[:2] == (3, 0)
-        assert book.hand_grades(job, _result(job, _submission())) == {"q_gradcheck": (1.0, ""), "q_parameter_sharing": (2.0, "")}
-    finally:
-        book.close()
+    job = Job("carol", rnn.notebooks[0], None, "", None)
+    book.record(job, _result(job, _submission()))
+    _grade_by_hand(book, rnn, "carol", {"q_gradcheck": 1, "q_parameter_sharing": 2})
+    for _ in range(2):
+        assert book.record(job, _result(job, _submission()))[:2] == (3, 0)
+    assert book.hand_grades(job, _result(job, _submission())) == {"q_gradcheck": (1.0, ""), "q_parameter_sharing": (2.0, "")}
 
 
-def test_an_answer_changed_before_it_was_graded_is_simply_pending(tmp_path, rnn):
+def test_an_answer_changed_before_it_was_graded_is_simply_pending(book, rnn):
     """Fails if a change of an answer nobody graded yet flagged it as graded before (or counted points)."""
-    book = Recorder(f"sqlite:///{tmp_path / 'gradebook.db'}", rnn)
-    try:
-        job = Job("bob", rnn.notebooks[0], None, "", None)
-        book.record(job, _result(job, _submission()))
-        done = book.record(job, _result(job, _edited(_submission(), "q_gradcheck", "Changed, never graded.")))
-        assert (done.given, done.pending) == (0, 4)
-        assert book.hand_grades(job, _result(job, _submission())) == {}
-    finally:
-        book.close()
+    job = Job("bob", rnn.notebooks[0], None, "", None)
+    book.record(job, _result(job, _submission()))
+    done = book.record(job, _result(job, _edited(_submission(), "q_gradcheck", "Changed, never graded.")))
+    assert (done.given, done.pending) == (0, 4)
+    assert book.hand_grades(job, _result(job, _submission())) == {}
