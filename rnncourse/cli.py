@@ -50,7 +50,7 @@ def _parser():
     g.add_argument("--workers", type=_positive(int), metavar="N", help="submissions graded at once (default: the CPU count)")
     g.add_argument("--db", metavar="URL", help="the gradebook's database URL (default: sqlite:///COURSE/gradebook.db)")
     g.add_argument("--secret-file", metavar="FILE", help="the instructor's secret (default: COURSE/.rnncourse-secret; created if missing)")
-    g.add_argument("--course", metavar="DIR", help="the course folder with the sources and nbgrader_config.py (default: this repository)")
+    g.add_argument("--course", metavar="DIR", help="the course folder with the sources and nbgrader_config.py (default: the current folder when it holds one, else this repository)")
     g.add_argument(
         "--cell-timeout", type=_positive(float), default=60.0, metavar="S",
         help="seconds per cell, or per test cell's checks (default 60); a cell that passes it is skipped and the "

@@ -232,8 +232,12 @@ def package_digest():
 
 
 def default_course():
-    """The repository root when it is a course (has nbgrader_config.py), else the current folder."""
-    return REPOSITORY if (REPOSITORY / "nbgrader_config.py").is_file() else Path.cwd()
+    """The course folder the commands run from: the current folder when it is a course (has nbgrader_config.py),
+    else the repository root when it is one, else the current folder."""
+    here = Path.cwd()
+    if (here / "nbgrader_config.py").is_file():
+        return here
+    return REPOSITORY if (REPOSITORY / "nbgrader_config.py").is_file() else here
 
 
 def grade(
@@ -262,7 +266,7 @@ def grade(
 
     ``out`` receives grades.csv, feedback/<student>/<notebook>.html and the
     cache (.cache/). ``course`` holds the sources and nbgrader_config.py
-    (default: this repository). ``db``: the gradebook's URL (default
+    (default: :func:`default_course`). ``db``: the gradebook's URL (default
     sqlite:///<course>/gradebook.db). ``secret_file`` (default
     <course>/.rnncourse-secret) is created when missing. ``memory`` in MB,
     ``max_output`` in bytes, times in seconds. ``progress``: None shows a
