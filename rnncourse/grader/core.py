@@ -266,7 +266,8 @@ def grade(
 
     ``out`` receives grades.csv, feedback/<student>/<notebook>.html and the
     cache (.cache/). ``course`` holds the sources and nbgrader_config.py
-    (default: :func:`default_course`). ``db``: the gradebook's URL (default
+    (default: the current folder when it holds nbgrader_config.py, else
+    this repository). ``db``: the gradebook's URL (default
     sqlite:///<course>/gradebook.db). ``secret_file`` (default
     <course>/.rnncourse-secret) is created when missing. ``memory`` in MB,
     ``max_output`` in bytes, times in seconds. ``progress``: None shows a

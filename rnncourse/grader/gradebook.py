@@ -293,7 +293,7 @@ class Recorder:
         return regrade
 
     def _to_regrade(self, grade):
-        """True when ``grade``'s answer is to be graded again (see :meth:`_follow`), as the last run found."""
+        """True when ``grade``'s answer is to be graded again (see ``_follow``), as the last run found."""
         table = ANSWER_DIGESTS
         flag = self.gb.db.execute(select(table.c.regrade).where(table.c.grade_id == grade.id)).scalar_one_or_none()
         return bool(flag and grade.needs_manual_grade)
