@@ -312,7 +312,7 @@ def grade(
         max_processes=int(max_processes),
     )
     times = _instructor_times(submitted_at or {})
-    late = gradebook.late_policy(course_config(course), f"{course / 'nbgrader_config.py'}")
+    late = gradebook.late_policy(course_config(course), f"{course / 'nbgrader_config.py'}", folder=course.resolve())
     book = gradebook.Recorder(db_url, the_assignment, late)  # fails early on a bad URL
     jobs = find_jobs(submissions, the_assignment, skip=[out], log=log)
     if times:

@@ -137,20 +137,26 @@ def _pause(attempt):
     time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
 
 
-def late_policy(config=None, where="nbgrader's defaults"):
+def late_policy(config=None, where="nbgrader's defaults", folder=None):
     """nbgrader's ``AssignLatePenalties`` under ``config`` (the course's nbgrader settings; None: nbgrader's defaults).
 
-    Its plugin (``plugin_inst``) computes the penalty; a plugin class the
-    config names but Python cannot load is an instructor error, which names
-    ``where`` the config came from.
+    Its plugin (``plugin_inst``) computes the penalty. A plugin class of the
+    instructor's may be a module of the course ``folder``, as nbgrader,
+    which runs from the course folder, imports it; one that Python cannot
+    load is an instructor error, which names ``where`` the config came from.
     """
     from nbgrader.preprocessors import AssignLatePenalties
 
+    path = [str(folder)] if folder is not None else []
+    sys.path[:0] = path
     try:
         policy = AssignLatePenalties(config=config, log=logging.getLogger("rnncourse.grader.late"))
         policy.init_plugin()
     except Exception as err:  # noqa: BLE001 - a plugin class that does not import, a bad penalty_method
         raise GradeError(f"the late submission plugin of {where} cannot be used: {type(err).__name__}: {err}") from None
+    finally:
+        for entry in path:
+            sys.path.remove(entry)
     return policy
 
 

@@ -39,7 +39,7 @@ def _course(tmp_path, config=ZERO):
 
 
 def _policy(course):
-    return gradebook.late_policy(course_config(course), f"{course}/nbgrader_config.py")
+    return gradebook.late_policy(course_config(course), f"{course}/nbgrader_config.py", folder=course)
 
 
 def _full_marks(job):
@@ -149,11 +149,8 @@ def test_the_plugin_is_nbgraders_as_the_course_configures_it(tmp_path):
         "    def late_submission_penalty(self, student_id, score, total_seconds_late):\n"
         "        return score / 2\n"
     )
-    sys.path.insert(0, str(course))
-    try:
-        plugin = _policy(course).plugin_inst
-    finally:
-        sys.path.remove(str(course))
+    plugin = _policy(course).plugin_inst  # a module of the course folder, as nbgrader imports it
+    assert str(course) not in sys.path
     assert isinstance(plugin, LateSubmissionPlugin) and plugin.late_submission_penalty("a", 10, 1) == 5
     broken = _course(tmp_path / "b", "c = get_config()\nc.AssignLatePenalties.plugin_class = 'no_such_module.Plugin'\n")
     with pytest.raises(GradeError, match="late submission plugin of .*nbgrader_config.py cannot be used"):
