@@ -244,8 +244,8 @@ class Recorder:
                     # nbgrader's add_submission makes SQLAlchemy warn about its own session use; harmless
                     warnings.simplefilter("ignore")
                     given, pending = self._record(job, result, submitted_at)
-                    late_by, late_penalty = self._late(job, result)
-                return Recorded(given, pending, "", late_by, late_penalty)
+                    late_by, late_penalty, note = self._late(job, result)
+                return Recorded(given, pending, note, late_by, late_penalty)
             except Exception as err:  # noqa: BLE001 - e.g. a database that refuses a value
                 self.gb.db.rollback()
                 if attempt + 1 < ATTEMPTS and _lost_a_race(err):
@@ -305,12 +305,13 @@ class Recorder:
         return bool(flag and grade.needs_manual_grade)
 
     def _late(self, job, result):
-        """``(late_by, late_penalty)`` of the notebook just recorded, the penalty stored as nbgrader's autograde would.
+        """``(late_by, late_penalty, note)`` of the notebook just recorded, the penalty stored as nbgrader's autograde would.
 
         As nbgrader's ``AssignLatePenalties.preprocess``: the penalty is reset,
         then, for a submission past its due date (extension included), set to
         what the configured plugin answers for the notebook's score, clamped by
-        nbgrader to ``[0, score]``.
+        nbgrader to ``[0, score]``. A plugin that raises or answers something
+        that is not a number gives no penalty, and ``note`` says why.
         """
         gb, name = self.gb, self.assignment.name
         submission = gb.find_submission(name, job.student)
@@ -318,12 +319,17 @@ class Recorder:
         known = submission.timestamp is not None and submission.duedate is not None
         late_by = submission.total_seconds_late if known else None
         notebook.late_submission_penalty = None
+        note = ""
         if late_by:
-            penalty = self.late.plugin_inst.late_submission_penalty(job.student, notebook.score, late_by)
-            if penalty is not None:
-                notebook.late_submission_penalty = self.late._check_late_penalty(notebook, penalty)
+            try:
+                penalty = self.late.plugin_inst.late_submission_penalty(job.student, notebook.score, late_by)
+                if penalty is not None:
+                    notebook.late_submission_penalty = float(self.late._check_late_penalty(notebook, float(penalty)))
+            except Exception as err:  # noqa: BLE001 - the instructor's plugin failed on this one: the row says so
+                notebook.late_submission_penalty = None
+                note = f"no late penalty: the late submission plugin failed ({type(err).__name__}: {str(err)[:200]})"
         gb.db.commit()
-        return late_by, float(notebook.late_submission_penalty or 0)
+        return late_by, float(notebook.late_submission_penalty or 0), note
 
     def hand_grades(self, job, result):
         """``{grade_id: (points given by hand, the grader's comment)}`` for the written answers of ``result``.

@@ -157,6 +157,30 @@ def test_the_plugin_is_nbgraders_as_the_course_configures_it(tmp_path):
         _policy(broken)
 
 
+def test_a_plugin_that_fails_is_that_students_reason(tmp_path, rnn):
+    """Fails if the instructor's plugin raising (or answering text) stopped the batch or lost the row's other fields."""
+    course = _course(tmp_path, ZERO + "c.AssignLatePenalties.plugin_class = 'late_broken.Broken'\n")
+    (course / "late_broken.py").write_text(
+        "from nbgrader.plugins import LateSubmissionPlugin\n\n"
+        "class Broken(LateSubmissionPlugin):\n"
+        "    def late_submission_penalty(self, student_id, score, total_seconds_late):\n"
+        "        if student_id == 'text':\n"
+        "            return 'ten'\n"
+        "        raise KeyError(student_id)\n"
+    )
+    book = gradebook.Recorder(f"sqlite:///{tmp_path / 'gradebook.db'}", rnn, _policy(course))
+    try:
+        book.gb.update_or_create_assignment(rnn.name, duedate=DUE)
+        for student in ("raises", "text"):
+            row = _grade_one(book, tmp_path / "out", rnn, student, "2024-05-02 09:00:00")
+            assert (row["late_by"], row["late_penalty"], row["status"]) == (57600, 0, "graded"), row
+            assert "no late penalty: the late submission plugin failed" in row["reason"], row
+        on_time = _grade_one(book, tmp_path / "out", rnn, "early", "2024-05-01 09:00:00")  # the plugin is not asked
+        assert (on_time["late_penalty"], on_time["reason"]) == (0, "")
+    finally:
+        book.close()
+
+
 @pytest.mark.parametrize("text, expected", [
     ("2024-05-01 14:38:12", datetime.datetime(2024, 5, 1, 14, 38, 12)),
     ("2024-05-01 14:38:12.250000 UTC", datetime.datetime(2024, 5, 1, 14, 38, 12, 250000)),
