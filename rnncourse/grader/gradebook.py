@@ -161,7 +161,7 @@ def late_policy(config=None, where="nbgrader's defaults", folder=None):
 
 
 #: What :meth:`Recorder.record` answers for one result: the points given by hand and those pending, a note for the
-#: row ("" or why the gradebook could not record it), the seconds past the due date (None: no due date or no
+#: row ("", or why the gradebook could not record it, or why there is no late penalty), the seconds past the due date (None: no due date or no
 #: submission time) and the late penalty of the notebook (points, 0 for none).
 Recorded = namedtuple("Recorded", "given pending note late_by late_penalty")
 
