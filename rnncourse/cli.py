@@ -59,7 +59,7 @@ def _parser():
     )
     g.add_argument("--db", metavar="URL", help="the gradebook's database URL (default: sqlite:///COURSE/gradebook.db)")
     g.add_argument("--secret-file", metavar="FILE", help="the instructor's secret (default: COURSE/.rnncourse-secret; created if missing)")
-    g.add_argument("--course", metavar="DIR", help="the course folder with the sources and nbgrader_config.py (default: this repository)")
+    g.add_argument("--course", metavar="DIR", help="the course folder with the sources and nbgrader_config.py (default: the current folder when it holds one, else this repository)")
     g.add_argument(
         "--cell-timeout", type=_positive(float), default=60.0, metavar="S",
         help="seconds per cell, or per test cell's checks (default 60); a cell that passes it is skipped and the "
@@ -81,6 +81,11 @@ def _parser():
         "--student", dest="students", nargs="+", action="extend", metavar="ID",
         help="grade only these students again (ids as in grades.csv): their rows of DIR/grades.csv are replaced, "
         "every other row stays as it was",
+    )
+    g.add_argument(
+        "--submitted-at", dest="submitted_at", nargs="+", action="extend", metavar="ID=TIME", default=[],
+        help="the submission time of a student, in place of their timestamp.txt (e.g. alice='2024-05-01 14:38:12'; "
+        "UTC unless a zone follows)",
     )
     g.add_argument(
         "--check-solutions", action="store_true",
@@ -195,7 +200,8 @@ def _grade(args):
     from rnncourse.grader.core import grade
 
     if args.check_solutions:
-        if args.submissions is not None or args.students or args.out or args.db or args.autograded or args.scheduler:
+        if (args.submissions is not None or args.students or args.out or args.db or args.autograded or args.submitted_at
+                or args.scheduler):
             print("rnncourse grade: error: --check-solutions takes the assignment alone (and limits): it grades the "
                   "course's own notebooks and writes nothing", file=sys.stderr)
             return 2
@@ -205,6 +211,14 @@ def _grade(args):
               file=sys.stderr)
         return 2
     out = args.out or os.path.join("graded", args.assignment)
+    submitted_at = {}
+    for given in args.submitted_at:
+        student, equals, when = given.partition("=")
+        if not equals or not student:
+            print(f"rnncourse grade: error: --submitted-at takes ID=TIME (e.g. alice='2024-05-01 14:38:12'), got "
+                  f"{given!r}", file=sys.stderr)
+            return 2
+        submitted_at[student] = when
     start = time.monotonic()
     rows, status = _run_grader(
         lambda: grade(
@@ -219,6 +233,7 @@ def _grade(args):
             students=args.students,
             scheduler=args.scheduler,
             **_limits(args),
+            submitted_at=submitted_at,
         )
     )
     if rows is None:

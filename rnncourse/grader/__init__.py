@@ -50,7 +50,10 @@ This package's ``__init__`` imports nothing heavy: the runner imports
 
 __all__ = ["grade", "GradeError", "COLUMNS", "STATUSES"]
 
-COLUMNS = ("student_id", "notebook", "score", "max_score", "manual_pending", "status", "reason")
+COLUMNS = (
+    "student_id", "notebook", "score", "max_score", "manual_pending", "status", "reason",
+    "submitted_at", "late_by", "late_penalty",  # late work, after the columns of before (a reader by position keeps working)
+)
 STATUSES = (
     "graded", "timeout", "memory", "output limit", "crashed", "malformed results", "invalid notebook", "missing", "error",
 )

@@ -28,6 +28,7 @@ by formgrader itself.
 """
 
 import copy
+import hashlib
 import html
 import json
 import os
@@ -130,6 +131,25 @@ def build(source_notebook, submission, result):
             cells.append(from_source(grade_id, ""))
     metadata = json.loads(source_notebook.path.read_text()).get("metadata", {})
     return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 4}
+
+
+def answer_digests(source_notebook, submission):
+    """``{grade_id: sha256 hex}`` of the text of each cell graded by hand, as :func:`build` gives it to formgrader.
+
+    The text is the submission's first cell with that ``grade_id``, when it
+    has the source cell's type, else ``""`` (as for a missing cell). The
+    gradebook compares these digests between runs: an answer whose text
+    changed since it was graded by hand is to be graded again.
+    """
+    manual = {c.grade_id: c for c in source_notebook.graded if not c.auto}
+    texts = dict.fromkeys(manual, "")
+    seen = set()
+    for cell in submission["cells"]:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if isinstance(grade_id, str) and grade_id in manual and grade_id not in seen:
+            seen.add(grade_id)
+            texts[grade_id] = cell_source(cell) if manual[grade_id].cell_type == cell.get("cell_type") else ""
+    return {g: hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() for g, text in texts.items()}
 
 
 def write(folder, assignment, source_notebook, submission, result):

@@ -46,10 +46,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import GradeError, execution, judge, rows
-from .jobs import Job, find_jobs
+from .jobs import Job, find_jobs, parse_submission_time
 from .notebook import MB, read_notebook_file, valid_text
 from .plan import plan_steps
-from .source import load_assignment
+from .source import course_config, load_assignment
 
 __all__ = ["grade", "GradeError", "Job", "find_jobs", "hidden_seed", "load_secret", "package_digest"]
 
@@ -231,12 +231,16 @@ class _Batch:
         return result
 
     def conclude(self, ready, result):
-        """``result``, after nbgrader's autograded notebook (when asked for) is written."""
-        if self.autograded is not None and ready is not None and result["status"] != "error":
-            from . import autograded
+        """``result``, after nbgrader's autograded notebook (when asked for) is written, with the digests
+        of the written answers for the gradebook (a hand grade follows its answer); those are not cached:
+        the submission's bytes are the cache key already."""
+        if ready is None:
+            return result
+        from . import autograded
 
+        if self.autograded is not None and result["status"] != "error":
             autograded.write(self.autograded, self.assignment.name, ready.job.notebook, ready.notebook, result)
-        return result
+        return dict(result, answers=autograded.answer_digests(ready.job.notebook, ready.notebook))
 
 
 @dataclass
@@ -263,8 +267,12 @@ def package_digest():
 
 
 def default_course():
-    """The repository root when it is a course (has nbgrader_config.py), else the current folder."""
-    return REPOSITORY if (REPOSITORY / "nbgrader_config.py").is_file() else Path.cwd()
+    """The course folder the commands run from: the current folder when it is a course (has nbgrader_config.py),
+    else the repository root when it is one, else the current folder."""
+    here = Path.cwd()
+    if (here / "nbgrader_config.py").is_file():
+        return here
+    return REPOSITORY if (REPOSITORY / "nbgrader_config.py").is_file() else here
 
 
 def grade(
@@ -286,14 +294,17 @@ def grade(
     isolate=True,
     autograded=None,
     students=None,
+    submitted_at=None,
     log=None,
     scheduler=None,
 ):
     """Grade every submission of ``assignment`` in ``submissions``; return the rows of grades.csv.
 
     ``out`` receives grades.csv, feedback/<student>/<notebook>.html, the
-    class report (checks.json, report.html, lms.csv) and the cache (.cache/). ``course`` holds the sources and nbgrader_config.py
-    (default: this repository). ``db``: the gradebook's URL (default
+    class report (checks.json, report.html, lms.csv) and the cache (.cache/).
+    ``course`` holds the sources and nbgrader_config.py
+    (default: the current folder when it holds nbgrader_config.py, else
+    this repository). ``db``: the gradebook's URL (default
     sqlite:///<course>/gradebook.db). ``secret_file`` (default
     <course>/.rnncourse-secret) is created when missing. ``memory`` in MB,
     ``max_output`` in bytes, times in seconds. ``progress``: None shows a
@@ -303,7 +314,14 @@ def grade(
     grades.csv) to grade again, alone: their rows of an existing
     ``out/grades.csv`` are replaced and every other line stays as it was
     (:func:`~rnncourse.grader.rows.update_csv`); an id with no folder in
-    ``submissions`` is an instructor error. ``log(message)`` gets warnings (default:
+    ``submissions`` is an instructor error. ``submitted_at``: ``{student id:
+    time}``, the instructor's submission times, in place of the students'
+    ``timestamp.txt`` (text as :func:`~rnncourse.grader.jobs.parse_submission_time`
+    reads it; an unreadable time or an id with no folder is an instructor
+    error). The submission time, the due date and extension in the gradebook
+    and the course's late submission plugin give each row's ``submitted_at``,
+    ``late_by`` and ``late_penalty`` (:mod:`~rnncourse.grader.gradebook`).
+    ``log(message)`` gets warnings (default:
     stderr). ``scheduler``: a Dask scheduler's address (``tcp://host:8786``, ``tls://...``) or a
     ``distributed.Client``: the sandboxes then run on its workers, ``workers`` is ignored, and this process
     stays the single writer (:mod:`rnncourse.grader.cluster`). Raises :class:`~rnncourse.grader.core.GradeError` (or :class:`~rnncourse.grader.source.CourseError`) for
@@ -332,8 +350,12 @@ def grade(
         max_output=int(max_output),
         max_processes=int(max_processes),
     )
-    book = gradebook.Recorder(db_url, the_assignment)  # fails early on a bad URL
+    times = _instructor_times(submitted_at or {})
+    late = gradebook.late_policy(course_config(course), f"{course / 'nbgrader_config.py'}", folder=course.resolve())
+    book = gradebook.Recorder(db_url, the_assignment, late)  # fails early on a bad URL
     jobs = find_jobs(submissions, the_assignment, skip=[out], log=log)
+    if times:
+        _jobs_of_students(jobs, list(times), submissions, "--submitted-at")  # every id given has a folder
     if students is not None:
         jobs = _jobs_of_students(jobs, students, submissions)
     digest = package_digest()
@@ -346,7 +368,8 @@ def grade(
             bar = Progress(the_assignment.name, len(jobs), enabled=progress)
             try:
                 for job, result, from_cache in grade_on_cluster(scheduler, batch, jobs, isolate=isolate, log=log):
-                    results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result)
+                    when = _submission_time(job, times)
+                    results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result, when)
                     outcomes.append(result)
                     bar.update(from_cache, result["status"])
             finally:
@@ -366,7 +389,8 @@ def grade(
                     for future in concurrent.futures.as_completed(futures):
                         job = futures[future]
                         result, from_cache = future.result()
-                        results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result)
+                        when = _submission_time(job, times)
+                        results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result, when)
                         outcomes.append(result)
                         bar.update(from_cache, result["status"])
                 except BaseException:
@@ -400,28 +424,58 @@ def _class_report(out, assignment, results, students, log):
         log(f"warning: the class report was not written ({err}); build it again with: rnncourse report {out}")
 
 
-def _jobs_of_students(jobs, students, submissions):
+def _jobs_of_students(jobs, students, submissions, option="--student"):
     """The jobs of ``students`` only; a :class:`GradeError` naming every id that has no folder."""
     students = list(dict.fromkeys(students))
     found = {job.student for job in jobs}
     unknown = [s for s in students if s not in found]
     if not students or unknown:
         names = ", ".join(ascii(s) for s in unknown) or "none given"
-        raise GradeError(f"no submission of {names} in {submissions} (ids as in grades.csv's student_id)")
+        raise GradeError(f"{option}: no submission of {names} in {submissions} (ids as in grades.csv's student_id)")
     return [job for job in jobs if job.student in set(students)]
 
 
-def _record(book, out, assignment, job, result):
-    """The result into the gradebook, its row, and its feedback page; the row (whatever fails on the way)."""
+def _instructor_times(texts):
+    """``{student: time}`` from the instructor's ``{student: text}``; a :class:`GradeError` for a time unreadable."""
+    times = {}
+    for student, text in texts.items():
+        when, why = parse_submission_time(text)
+        if when is None:
+            raise GradeError(f"--submitted-at {student}=...: {why}")
+        times[student] = when
+    return times
+
+
+def _submission_time(job, times):
+    """``(time, note)``: the instructor's time for the student, else timestamp.txt's; ``note`` says which, or why none."""
+    if job.student in times:
+        return times[job.student], "submission time given by the instructor (--submitted-at)"
+    if job.timestamp is None:
+        return None, ""
+    when, why = parse_submission_time(job.timestamp)
+    return when, ("" if when is not None else f"timestamp.txt ignored: {why}; no submission time, so no late penalty")
+
+
+def _record(book, out, assignment, job, result, when=(None, "")):
+    """The result into the gradebook, its row, and its feedback page; the row (whatever fails on the way).
+
+    ``when``: ``(submission time or None, a note on it for the reason)``.
+    """
     from . import feedback
 
-    given, pending, note = book.record(job, result)
-    row = rows.make_row(result, given, pending, note)
+    submitted_at, time_note = when
+    done = book.record(job, result, submitted_at)
+
+    def row_of(*notes):
+        note = "; ".join(filter(None, [time_note, done.note, *notes]))
+        return rows.make_row(result, done.given, done.pending, note, submitted_at, done.late_by, done.late_penalty)
+
+    row = row_of()
     try:
-        hand = book.hand_grades(job, result) if given else {}
+        hand = book.hand_grades(job, result) if done.given or done.pending else {}
         feedback.write(out, assignment, job.notebook, result, row, hand=hand)
     except Exception as err:  # noqa: BLE001 - e.g. a full disk: this row says so, the batch goes on
-        row = rows.make_row(result, given, pending, "; ".join(filter(None, [note, f"no feedback page ({type(err).__name__}: {err})"])))
+        row = row_of(f"no feedback page ({type(err).__name__}: {err})")
     return row
 
 

@@ -2,8 +2,10 @@
 
 It shows each test's name, its points and the course's message (from
 :func:`rnncourse.checks.judge`: which output is wrong, on which kind of
-input, and the known mistake when recognised), the written answers (the
-points and the comment given by hand, or that they await grading), the errors the student's own cells raised, and every stop:
+input, and the known mistake when recognised), the submission time and
+lateness (with the late penalty, when one applies), the written answers (the
+points and the comment given by hand, or that they await grading, or grading
+again when the answer changed since), the errors the student's own cells raised, and every stop:
 which cell (or which check) stopped the sandbox, why, and which tests were
 still graded after it in a fresh sandbox. It never
 holds a test cell's source, a hidden test or a solution: nothing of the
@@ -42,6 +44,35 @@ def _points(x):
     return str(int(x)) if x.is_integer() else f"{x:g}"
 
 
+def duration(seconds):
+    """``seconds`` in words for a person: ``1 day 2 h 3 min 4 s`` (whole seconds; the parts that are not zero)."""
+    left = int(round(float(seconds)))
+    days, left = divmod(left, 86400)
+    hours, left = divmod(left, 3600)
+    minutes, secs = divmod(left, 60)
+    parts = [f"{days} day{'s' if days != 1 else ''}" if days else "", f"{hours} h" if hours else "",
+             f"{minutes} min" if minutes else "", f"{secs} s" if secs else ""]
+    return " ".join(filter(None, parts)) or "0 s"
+
+
+def _lateness(row):
+    """The sentence on the submission time and lateness, from the row ("" when the time is unknown)."""
+    if not row.get("submitted_at"):
+        return ""
+    text = f"Submitted {row['submitted_at']}"
+    late_by = row.get("late_by", "")
+    if late_by == "":
+        return text + "."
+    if float(late_by) <= 0:
+        return text + ", on time."
+    text += f", {duration(late_by)} after the due date"
+    penalty = float(row.get("late_penalty") or 0)
+    if penalty:
+        left = float(row["score"]) - penalty
+        return text + f": a late penalty of {_points(penalty)} points, so {_points(left)} points count."
+    return text + " (no late penalty)."
+
+
 def render(assignment, notebook, result, row, hand=None):
     """The page as a string; ``hand``: ``{grade_id: (points, comment)}`` of the written answers graded by hand."""
     e = _text
@@ -59,6 +90,9 @@ def render(assignment, notebook, result, row, hand=None):
     if pending:
         score_line += f"; {_points(pending)} points of written answers await grading by hand"
     lines.append(f"<p>{score_line}.</p>")
+    lateness = _lateness(row)
+    if lateness:
+        lines.append(f'<p class="lateness">{e(lateness)}</p>')
     status = f"Status: {e(result['status'])}."
     if result["reason"]:
         status += f" {e(result['reason'])}"
@@ -95,6 +129,10 @@ def render(assignment, notebook, result, row, hand=None):
                 lines.append(f"<li>{e(cell['grade_id'])} ({_points(cell['points'])} points): to be graded by hand.</li>")
                 continue
             points, comment = given
+            if points is None:
+                lines.append(f"<li>{e(cell['grade_id'])} ({_points(cell['points'])} points): your answer changed since it "
+                             "was graded by hand; to be graded again.</li>")
+                continue
             remark = f'<br>Comment: <pre class="comment">{e(comment)}</pre>' if comment else ""
             lines.append(f"<li>{e(cell['grade_id'])}: {_points(points)} / {_points(cell['points'])}, graded by hand.{remark}</li>")
         lines.append("</ul>")

@@ -18,11 +18,15 @@ they hold, every byte of every file. So:
   ``MAX_ENTRIES`` entries of a folder. Nothing else is opened.
 - **Failures.** Whatever goes wrong with one folder (it cannot be read, it
   is a link) becomes that student's rows, never a stopped batch.
+- **The submission time.** ``timestamp.txt``'s first line is read as nbgrader
+  reads it (:func:`parse_submission_time`); text that is not a date and time
+  gives that student's rows no submission time, and their reason says why.
 
 Hidden entries (``.name``) and the folders in ``skip`` (the output folder)
 are not students; neither is a plain file, which the log mentions.
 """
 
+import datetime
 import hashlib
 import os
 import re
@@ -98,6 +102,44 @@ def student_ids(names):
         taken.add(candidate)
         ids[name] = (candidate, f"the folder {ascii(name)} cannot be a student id as it is ({id_problem(name)}): its id is {candidate!r}")
     return ids
+
+
+# --- the submission time -------------------------------------------------------------
+
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
+
+
+def parse_submission_time(text):
+    """``(time, "")``: the submission time ``text`` in UTC (a naive datetime, as nbgrader's gradebook keeps it);
+    ``(None, why)`` for text that is not one.
+
+    ``text`` begins with a date and a time (``2024-05-01 14:38:12``), then
+    optional seconds' fractions and a zone, as nbgrader's collection writes
+    it: a name (``UTC``, ``Europe/Paris``) or an offset (``+0200``,
+    ``+02:00``). A time without a zone is UTC, as nbgrader reads it. (nbgrader's
+    ``parse_utc`` reads a separate ``+0200`` as 200 seconds; here it is two hours.)
+    """
+    import dateutil.parser
+    import dateutil.tz
+    from nbgrader.utils import parse_utc
+
+    text = str(text)
+    expected = "expected a date and time such as 2024-05-01 14:38:12 (UTC unless a zone follows)"
+    if not _DATE_TIME.match(text):
+        return None, f"{text[:64]!r} is not a submission time: {expected}"
+    parts = text.split(" ")
+    try:
+        if len(parts) == 3 and not re.fullmatch(r"[+-]\d{2}:?\d{2}", parts[2]):
+            zone = dateutil.tz.gettz(parts[2])
+            if zone is None:
+                return None, f"{text[:64]!r} is not a submission time (unknown time zone {parts[2][:32]!r}): {expected}"
+            when = dateutil.parser.parse(" ".join(parts[:2])).replace(tzinfo=zone)
+        else:
+            when = dateutil.parser.parse(text)
+        when = parse_utc(when)  # to UTC, without its zone, as the gradebook keeps it
+    except (ValueError, OverflowError, TypeError, AttributeError) as err:  # dateutil's ParserError is a ValueError
+        return None, f"{text[:64]!r} is not a submission time ({type(err).__name__}): {expected}"
+    return when, ""
 
 
 # --- one student's folder -------------------------------------------------------------

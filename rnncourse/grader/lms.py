@@ -5,9 +5,10 @@
 ``rnncourse lms DIR... --out FILE`` joins the grades of several assignments
 (one graded folder each) into one file, one column per assignment.
 
-An assignment's points for a student are the sum of the ``score`` column of
-grades.csv over the student's notebooks (hand grades given so far
-included); a student with no row in a folder has an empty cell there (not
+An assignment's points for a student are the sum over the student's
+notebooks of grades.csv's ``score`` (hand grades given so far included)
+less its ``late_penalty`` (nbgrader's late penalty, which ``score`` does not
+take off; a grades.csv without the column has none); a student with no row in a folder has an empty cell there (not
 0), and the total adds what there is. ``max_total`` is the sum of the
 maximum scores of the assignments joined. Ids are written as grades.csv
 holds them, with the same spreadsheet-formula safety
@@ -26,6 +27,16 @@ from .rows import number, spreadsheet_safe
 LMS = "lms.csv"
 
 
+def late_penalty(row, folder):
+    """The ``late_penalty`` of a row of grades.csv as a float (0 when the column is missing or empty)."""
+    text = row.get("late_penalty") or "0"
+    try:
+        return float(text)
+    except ValueError:
+        raise GradeError(f"{folder}/grades.csv: student {row['student_id']}: the late penalty {text[:40]!r} "
+                         "is not a number") from None
+
+
 def assignment_points(folder):
     """``(assignment name, {student: points}, max points)`` of one graded folder (its grades.csv and checks.json)."""
     folder = Path(folder)
@@ -33,7 +44,7 @@ def assignment_points(folder):
     name, _ = read_outcomes(folder)
     points, top = {}, {}
     for row in grades:
-        points[row["student_id"]] = points.get(row["student_id"], 0.0) + row["score"]
+        points[row["student_id"]] = points.get(row["student_id"], 0.0) + row["score"] - late_penalty(row, folder)
         top[row["notebook"]] = max(top.get(row["notebook"], 0.0), row["max_score"])
     return str(name or folder.name), points, sum(top.values())
 

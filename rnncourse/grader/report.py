@@ -34,6 +34,7 @@ import re
 from pathlib import Path
 
 from . import GradeError
+from .rows import spreadsheet_text
 
 OUTCOMES = "checks.json"
 REPORT = "report.html"
@@ -105,8 +106,6 @@ def _atomic_write(path, text):
 
 def read_grades(path):
     """The rows of a grades.csv as dicts (text as the grader gave it, scores as floats), read by column name."""
-    from .rows import _unsafe
-
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -116,7 +115,7 @@ def read_grades(path):
                 raise GradeError(f"{path} has no column {', '.join(missing)}: is it a grades.csv of rnncourse grade?")
             table = []
             for row in reader:
-                record = {k: _unsafe(v) if isinstance(v, str) else "" for k, v in row.items() if k is not None}
+                record = {k: spreadsheet_text(v) if isinstance(v, str) else "" for k, v in row.items() if k is not None}
                 try:
                     record["score"], record["max_score"] = float(record["score"]), float(record["max_score"])
                 except ValueError:

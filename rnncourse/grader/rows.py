@@ -30,12 +30,21 @@ def bounded(text, limit):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def make_row(result, manual_given=0, manual_pending=0, note=""):
+def submission_time_text(when):
+    """A submission time (a naive datetime in UTC) as grades.csv and the feedback write it: ``2024-05-01 14:38:12 UTC``."""
+    return f"{when.isoformat(sep=' ')} UTC" if when is not None else ""
+
+
+def make_row(result, manual_given=0, manual_pending=0, note="", submitted_at=None, late_by=None, late_penalty=0):
     """The row of one result (a dict of :func:`rnncourse.grader.core.grade`'s results).
 
     ``manual_given``: points given by hand so far (they count in ``score``);
     ``manual_pending``: points of written answers not graded yet; ``note``: a
-    remark appended to the reason (the gradebook's, say).
+    remark appended to the reason (the gradebook's, say). ``submitted_at``:
+    the submission time (UTC) or None; ``late_by``: seconds past the due date
+    (0 on time; None, an empty field, without a due date or a submission
+    time); ``late_penalty``: the points nbgrader's late submission plugin
+    takes off (not subtracted from ``score``, as nbgrader's ``raw_score``).
     """
     reason = "; ".join(filter(None, [result["reason"], note]))
     return {
@@ -46,6 +55,9 @@ def make_row(result, manual_given=0, manual_pending=0, note=""):
         "manual_pending": number(manual_pending),
         "status": bounded(result["status"], LIMITS["status"]),
         "reason": bounded(reason, LIMITS["reason"]),
+        "submitted_at": submission_time_text(submitted_at),
+        "late_by": "" if late_by is None else number(late_by),
+        "late_penalty": number(late_penalty),
     }
 
 
@@ -80,8 +92,8 @@ def write_csv(path, rows):
     _atomic_write(path, _line(COLUMNS) + "".join(_row_line(row) for row in rows))
 
 
-def _unsafe(field):
-    """The text :func:`spreadsheet_safe` was given."""
+def spreadsheet_text(field):
+    """The text :func:`spreadsheet_safe` was given (a field of grades.csv, read back)."""
     return field[1:] if field.startswith("'") and field[1:].startswith(FORMULA_STARTS) else field
 
 
@@ -110,7 +122,7 @@ def update_csv(path, rows, students):
         fields = next(csv.reader([line]), None)
         if not fields or len(fields) != len(COLUMNS):
             raise GradeError(f"{path} has a line that is not a row of grades.csv: grade the whole class again")
-        record = dict(zip(COLUMNS, map(_unsafe, fields)))
+        record = dict(zip(COLUMNS, map(spreadsheet_text, fields)))
         if record["student_id"] not in students:
             kept[(record["student_id"], record["notebook"])] = (line, record)
     for row in rows:

@@ -112,18 +112,24 @@ class Assignment:
         return tuple(dict.fromkeys(n for nb in self.notebooks for c in nb.auto_cells for n in c.checks))
 
 
+def course_config(course):
+    """The traitlets config of the course's ``nbgrader_config.py`` (empty without one): nbgrader's settings."""
+    from traitlets.config import Config
+
+    course = Path(course)
+    config_file = course / "nbgrader_config.py"
+    if not config_file.is_file():
+        return Config()
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader(config_file.name, path=str(course)).load_config()
+
+
 def course_settings(course):
     """``(source_directory, course_id)`` from the course's ``nbgrader_config.py`` (nbgrader's defaults without one)."""
-    course = Path(course)
-    source_directory, course_id = "source", "default_course"
-    config_file = course / "nbgrader_config.py"
-    if config_file.is_file():
-        from traitlets.config.loader import PyFileConfigLoader
-
-        config = PyFileConfigLoader(config_file.name, path=str(course)).load_config()
-        directory = config.CourseDirectory
-        source_directory = directory.get("source_directory", source_directory)
-        course_id = directory.get("course_id", course_id) or course_id
+    directory = course_config(course).CourseDirectory
+    source_directory = directory.get("source_directory", "source")
+    course_id = directory.get("course_id", "default_course") or "default_course"
     return source_directory, course_id
 
 

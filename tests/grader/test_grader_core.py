@@ -408,6 +408,29 @@ def test_the_feedback_page_shows_the_points_and_comment_given_by_hand(batch, tmp
     assert "graded by hand." not in other.replace("to be graded by hand.", "")  # nobody graded release's answers
 
 
+def test_a_resubmission_whose_written_answer_changed_is_to_be_graded_again(batch, tmp_path, monkeypatch):
+    """Fails if a resubmission keeps the hand grade of a changed written answer (the issue's finding), or drops the
+    grade of an unchanged one: the batch's gradebook remembers the answers; hand grades as formgrader saves them."""
+    from nbgrader.api import Gradebook
+
+    subs, out, db = _copy_batch(batch, tmp_path)
+    with Gradebook(db, course_id="rnncourse") as gb:
+        for grade_id in ("q_gradcheck", "q_parameter_sharing"):
+            grade = gb.find_grade(grade_id, "02_rnn", "02_rnn", "honest")
+            grade.manual_score, grade.needs_manual_grade = 2.0, False
+        gb.db.commit()
+    _set_answer(subs / "honest" / "02_rnn.ipynb", "q_gradcheck", lambda text: text + "\n\nAdded after the grade.")
+    monkeypatch.setattr(core, "package_digest", lambda: FIXED_DIGEST)
+    options = dict(db=db, secret_file=batch["secret"], workers=2, progress=False, log=lambda m: None)
+    honest = next(r for r in core.grade("02_rnn", subs, out, students=["honest"], **options) if r["student_id"] == "honest")
+    assert (honest["score"], honest["manual_pending"]) == (18, 2)  # 16 auto + 2 kept; q_gradcheck's 2 pending
+    with Gradebook(db, course_id="rnncourse") as gb:
+        assert gb.find_grade("q_gradcheck", "02_rnn", "02_rnn", "honest").needs_manual_grade is True
+        assert gb.find_grade("q_parameter_sharing", "02_rnn", "02_rnn", "honest").needs_manual_grade is False
+    page = (out / "feedback" / "honest" / "02_rnn.html").read_text(encoding="utf-8")
+    assert "q_gradcheck (2 points): your answer changed since it was graded by hand; to be graded again." in page
+
+
 def test_student_option_grades_those_students_again_and_leaves_every_other_row_byte_identical(batch, tmp_path, monkeypatch):
     """Fails if --student rewrites grades.csv with its rows alone, changes another line, or grades anyone else."""
     from rnncourse.grader import GradeError

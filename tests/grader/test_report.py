@@ -74,10 +74,15 @@ def class_results():
     ]
 
 
-def graded_folder(tmp, results, assignment="02_rnn", extra_columns=False):
-    """``tmp`` as ``rnncourse grade`` leaves it: grades.csv (rows.write_csv), checks.json, report.html, lms.csv."""
+def graded_folder(tmp, results, assignment="02_rnn", extra_columns=False, penalties=None):
+    """``tmp`` as ``rnncourse grade`` leaves it: grades.csv (rows.write_csv), checks.json, report.html, lms.csv.
+
+    ``penalties``: {student: late penalty in points} of their rows.
+    """
     tmp.mkdir(parents=True, exist_ok=True)
-    table = sorted((rows.make_row(r) for r in results), key=lambda r: (r["student_id"], r["notebook"]))
+    penalties = penalties or {}
+    table = sorted((rows.make_row(r, late_penalty=penalties.get(r["student_id"], 0)) for r in results),
+                   key=lambda r: (r["student_id"], r["notebook"]))
     rows.write_csv(tmp / "grades.csv", table)
     if extra_columns:  # another part of issue 14 adds late-work columns: read by name, extra ones ignored
         lines = (tmp / "grades.csv").read_text().splitlines()
@@ -202,6 +207,15 @@ def test_the_lms_csv_has_one_row_per_student_with_each_assignments_points(tmp_pa
     assert len(joined) == 11
     with pytest.raises(GradeError, match="02_rnn is given twice"):
         lms.write(tmp_path / "twice.csv", [one, one])
+
+
+def test_the_lms_csv_takes_the_late_penalty_off(tmp_path):
+    """grades.csv's score is nbgrader's raw score; the points a learning-management system gets are less the penalty."""
+    out = graded_folder(tmp_path / "rnn", class_results(), penalties={"ada": 2, "bob": 3})
+    by_id = {line[0]: line for line in read_lms(out / "lms.csv")[1:]}
+    assert by_id["ada"] == ["ada", "3", "3", "6"]  # 5 - 2
+    assert by_id["bob"] == ["bob", "0", "0", "6"]  # 3 - 3
+    assert by_id["cyd"] == ["cyd", "3", "3", "6"]  # on time
 
 
 def test_formula_looking_ids_are_written_as_text_in_the_lms_csv(tmp_path):
