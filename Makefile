@@ -45,7 +45,8 @@ bench-torch: setup
 bench-triton: setup
 	$(BIN)/python benchmarks/triton_vs_cudnn.py $(ARGS)
 
-# Submissions per minute: `rnncourse grade` (sandboxed) against plain `nbgrader autograde`.
+# Submissions per minute: `rnncourse grade` (sandboxed) against plain `nbgrader autograde`, and its cluster path
+# (--scheduler) on a Dask cluster of this machine with 1 and 2 workers (ARGS="--no-cluster" skips that).
 bench-grade: setup
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/grade_vs_nbgrader.py $(ARGS)
 

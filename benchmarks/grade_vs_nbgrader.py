@@ -17,6 +17,19 @@ The same notebooks are graded twice, in a temporary folder:
    ``submitted/<student>/02_rnn/``), which runs each notebook in a Jupyter
    kernel of this Python, one after the other, with no sandbox.
 
+3. the cluster path, ``rnncourse grade ... --scheduler ADDRESS``, on a Dask
+   cluster of this machine (a scheduler and workers of one thread each,
+   started for the run and stopped after), with 1 worker and then 2 workers,
+   each into a fresh output folder (nothing cached): the same sandbox on
+   the workers, the judging, the cache and every write in the grader's
+   process. Printed: submissions per minute, the 2-worker/1-worker ratio,
+   and the CPU seconds per submission on each side (the single writer: the
+   grading command; the workers: a cpuacct cgroup of theirs, when run as
+   root), the figures the instructor guide's N-machine estimate uses; and
+   the grader's once-per-batch CPU (one submission through the cluster),
+   so that its CPU per submission can be told from its start-up.
+   ``--no-cluster`` skips it.
+
 Only the grading command is timed (the set-up of either course is not). It
 prints submissions per minute for both, their ratio, the CPU time of each
 (everything the command started, sandboxed processes included: a cpuacct
@@ -109,7 +122,7 @@ def venv_env():
     return env
 
 
-def grade_with_rnncourse(work, batch, workers, env):
+def grade_with_rnncourse(work, batch, workers, env, scheduler=None):
     course = corpus.make_course(work / "course")  # with corpus.TEST_SECRET: right answers pass every hidden case
     submissions = work / "submissions"
     for student, (nb, _, _) in batch.items():
@@ -117,6 +130,7 @@ def grade_with_rnncourse(work, batch, workers, env):
     cmd = [*corpus.grader_command(), "grade", ASSIGNMENT, str(submissions), "--out", str(work / "out"),
            "--course", str(course), "--db", f"sqlite:///{work / 'gradebook.db'}",
            "--secret-file", str(course / ".rnncourse-secret"), "--workers", str(workers), "--no-progress"]
+    cmd += ["--scheduler", scheduler] if scheduler else []
     wall, cpu, _ = timed(cmd, work, env)
     rows = corpus.read_grades(work / "out" / "grades.csv")
     full = {r["student_id"]: r["score"] == r["max_score"] - (r["manual_pending"] or 0) for r in rows}
@@ -154,6 +168,53 @@ def grade_with_nbgrader(work, batch, env):
     return wall, cpu, full
 
 
+def grade_on_cluster(work, batch, env, n):
+    """The cluster path with 1 and 2 local workers: ``{workers: (wall, writer CPU, workers' CPU or None, full, statuses)}``."""
+    from dask_cluster import LocalDaskCluster
+
+    group = cpuacct_group()  # the workers' CPU time, sandboxes included
+
+    def join():
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+
+    def used():
+        return int((group / "cpuacct.usage").read_text()) / 1e9 if group is not None else 0.0
+
+    figures = {}
+    cluster = LocalDaskCluster(work / "dask", workers=1, preexec_fn=join if group is not None else None)
+    try:
+        for workers in (1, 2):
+            if workers == 2:
+                cluster.add_worker()
+            before = used()
+            wall, cpu, full, statuses = grade_with_rnncourse(work / f"workers-{workers}", batch, 1, env, cluster.address)
+            figures[workers] = (wall, cpu, used() - before if group is not None else None, full, statuses)
+            print(f"rnncourse grade --scheduler, {workers} worker(s): {wall:6.1f} s wall, {cpu:6.1f} s CPU in the "
+                  f"grader's process ({1000 * cpu / n:.0f} ms per submission), "
+                  + (f"{figures[workers][2]:6.1f} s CPU on the workers ({figures[workers][2] / n:.2f} s per submission), "
+                     if group is not None else "")
+                  + f"{60 * n / wall:6.1f} submissions/min  (statuses: {statuses})")
+            print(f"load average {os.getloadavg()[0]:.2f}")
+        # The grader's once-per-batch cost (imports, the gradebook, the connection, the workers' check):
+        # one submission through the same cluster; the rest of the 2-worker run's CPU is per submission.
+        first = dict([next(iter(batch.items()))])
+        _, once, _, _ = grade_with_rnncourse(work / "once", first, 1, env, cluster.address)
+        writer = (figures[2][1] - once) / max(n - 1, 1)
+        print(f"the grader's process: {once:.1f} s CPU once per batch (one submission's run), then "
+              f"{1000 * writer:.0f} ms CPU per submission (the 2-worker run's rest, over {n - 1})")
+    finally:
+        cluster.close()
+        if group is not None:
+            for _ in range(50):
+                try:
+                    group.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+    print(f"ratio (2 workers / 1 worker, submissions per minute): {figures[1][0] / figures[2][0]:.2f}")
+    return figures
+
+
 def machine():
     model = ""
     try:
@@ -173,6 +234,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2, help="rnncourse grade --workers (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="which realistic batch (default 0)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
+    parser.add_argument("--no-cluster", action="store_true", help="skip the Dask cluster path (1 and 2 local workers)")
+    parser.add_argument("--no-nbgrader", action="store_true", help="skip nbgrader autograde")
     args = parser.parse_args(argv)
 
     batch = corpus.realistic_batch(args.n, args.seed)
@@ -189,11 +252,21 @@ def main(argv=None):
         print(f"rnncourse grade --workers {args.workers}: {rc_wall:6.1f} s wall, {rc_cpu:6.1f} s CPU, "
               f"{60 * args.n / rc_wall:6.1f} submissions/min  (statuses: {statuses})")
         print(f"load average {os.getloadavg()[0]:.2f}")
-        nb_wall, nb_cpu, nb_full = grade_with_nbgrader(work / "nbgrader", batch, env)
-        print(f"nbgrader autograde:         {nb_wall:6.1f} s wall, {nb_cpu:6.1f} s CPU, "
-              f"{60 * args.n / nb_wall:6.1f} submissions/min")
-        print(f"ratio (rnncourse / nbgrader, submissions per minute): {nb_wall / rc_wall:.2f}")
-        print(f"load average {os.getloadavg()[0]:.2f}")
+        nb_full = None
+        if not args.no_nbgrader:
+            nb_wall, nb_cpu, nb_full = grade_with_nbgrader(work / "nbgrader", batch, env)
+            print(f"nbgrader autograde:         {nb_wall:6.1f} s wall, {nb_cpu:6.1f} s CPU, "
+                  f"{60 * args.n / nb_wall:6.1f} submissions/min")
+            print(f"ratio (rnncourse / nbgrader, submissions per minute): {nb_wall / rc_wall:.2f}")
+            print(f"load average {os.getloadavg()[0]:.2f}")
+        if not args.no_cluster:
+            figures = grade_on_cluster(work / "cluster", batch, env, args.n)
+            print(f"ratio (--scheduler with 2 workers / --workers {args.workers}, submissions per minute): "
+                  f"{rc_wall / figures[2][0]:.2f}")
+            for workers, (*_, full, _) in figures.items():
+                if full != rc_full:
+                    print(f"DISAGREEMENT: the cluster with {workers} worker(s) and the local path differ on full marks")
+        nb_full = rc_full if nb_full is None else nb_full
 
         expected = {s: full for s, (_, _, full) in batch.items()}
         disagreements = [s for s in sorted(batch) if not (rc_full.get(s) == nb_full.get(s) == expected[s])]

@@ -52,6 +52,11 @@ def _parser():
     g.add_argument("submissions", nargs="?", help="the folder of submissions: SUBMISSIONS/<student>/... (not with --check-solutions)")
     g.add_argument("--out", metavar="DIR", help="where to write grades.csv and feedback (default: graded/ASSIGNMENT)")
     g.add_argument("--workers", type=_positive(int), metavar="N", help="submissions graded at once (default: the CPU count)")
+    g.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="grade on a Dask cluster: the scheduler's address (tcp://HOST:8786, or tls://... with Dask's TLS "
+        "configuration); each worker runs the sandboxes, this process judges and writes everything (--workers is ignored)",
+    )
     g.add_argument("--db", metavar="URL", help="the gradebook's database URL (default: sqlite:///COURSE/gradebook.db)")
     g.add_argument("--secret-file", metavar="FILE", help="the instructor's secret (default: COURSE/.rnncourse-secret; created if missing)")
     g.add_argument("--course", metavar="DIR", help="the course folder with the sources and nbgrader_config.py (default: the current folder when it holds one, else this repository)")
@@ -195,7 +200,8 @@ def _grade(args):
     from rnncourse.grader.core import grade
 
     if args.check_solutions:
-        if args.submissions is not None or args.students or args.out or args.db or args.autograded or args.submitted_at:
+        if (args.submissions is not None or args.students or args.out or args.db or args.autograded or args.submitted_at
+                or args.scheduler):
             print("rnncourse grade: error: --check-solutions takes the assignment alone (and limits): it grades the "
                   "course's own notebooks and writes nothing", file=sys.stderr)
             return 2
@@ -225,6 +231,7 @@ def _grade(args):
             secret_file=args.secret_file,
             autograded=args.autograded,
             students=args.students,
+            scheduler=args.scheduler,
             **_limits(args),
             submitted_at=submitted_at,
         )

@@ -38,4 +38,5 @@ stage "book build" make --no-print-directory book
 stage "unit tests" .venv/bin/python -m pytest -n 2 -m "not slow" tests --ignore=tests/browser
 stage "browser tests" .venv/bin/python -m pytest tests/browser
 # Tests marked slow (whole grading batches in the sandbox, long trainings) last, timed on their own.
-stage "slow tests" .venv/bin/python -m pytest -n 2 -m slow tests --ignore=tests/browser
+# --dist loadgroup: the tests of one xdist_group (test_cluster.py's, which share one Dask cluster) on one process.
+stage "slow tests" .venv/bin/python -m pytest -n 2 --dist loadgroup -m slow tests --ignore=tests/browser

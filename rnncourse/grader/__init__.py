@@ -31,7 +31,9 @@ One submission's way through the code, module by module:
    :mod:`rnncourse.grader.lms` (the CSV for a learning-management system).
 
 :mod:`rnncourse.grader.core` holds :func:`~rnncourse.grader.core.grade`, which
-walks that line for every submission of a batch, and the cache.
+walks that line for every submission of a batch, and the cache;
+:mod:`rnncourse.grader.cluster` runs the sandboxes of a batch on a Dask
+cluster (``--scheduler``), everything else staying in the grader's process.
 
 The statuses of a row: ``graded`` (every step ran), ``timeout``, ``memory``,
 ``output limit``, ``crashed`` (the kernel stopped by itself), ``malformed

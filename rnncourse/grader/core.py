@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import GradeError, execution, judge, rows
@@ -125,11 +126,12 @@ def _unrun_cells(notebook, message):
 class _Batch:
     """What every job of a batch shares."""
 
-    def __init__(self, assignment, secret, sandbox, limits, out, max_bytes, package_digest, autograded=None):
+    def __init__(self, assignment, secret, sandbox, limits, out, max_bytes, package_digest, autograded=None, *, isolated=None):
         self.assignment = assignment
         self.autograded = autograded
         self.secret = secret
-        self.sandbox = sandbox
+        self.sandbox = sandbox  # None when the sandboxes run elsewhere (rnncourse.grader.cluster)
+        self.isolated = sandbox.isolated if isolated is None else isolated
         self.limits = limits
         self.cache = Path(out) / CACHE_DIR
         self.max_bytes = max_bytes
@@ -159,7 +161,7 @@ class _Batch:
             "submission": hashlib.sha256(data).hexdigest(),
             "seeds": hashlib.sha256(repr(seeds).encode()).hexdigest(),
             "limits": [limits.cell_timeout, limits.timeout, limits.memory, limits.max_output, limits.max_processes],
-            "isolated": self.sandbox.isolated,
+            "isolated": self.isolated,
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
@@ -178,48 +180,79 @@ class _Batch:
 
     def grade(self, job):
         """``(result, from_cache)`` for one job; never raises for anything a submission does."""
+        result, from_cache, ready = self.prepare(job)
+        if result is None:
+            slot = self.slots.get()
+            try:
+                ex = execution.execute(self.sandbox, slot, ready.steps, ready.cases)
+            finally:
+                self.slots.put(slot)
+            result = self.judge(ready, ex)
+        return self.conclude(ready, result), from_cache
+
+    def prepare(self, job):
+        """``(result, from_cache, ready)``: ``result`` is None when the job must run in a sandbox.
+
+        ``ready`` (a :class:`Prepared`, None when the notebook could not be read) holds what the sandbox
+        needs (the steps, the cases) and what judging needs afterwards.
+        """
         if job.status is not None:
             message = "no notebook" if job.status == "missing" else f"not graded ({job.status})"
-            return _result(job, job.status, job.note, _unrun_cells(job.notebook, message)), False
+            return _result(job, job.status, job.note, _unrun_cells(job.notebook, message)), False, None
         try:
             data, notebook, notes = read_notebook_file(job.path, self.max_bytes)
         except ValueError as err:
             reason = "; ".join(filter(None, [str(err), job.note]))
-            return _result(job, "invalid notebook", reason, _unrun_cells(job.notebook, "the notebook could not be read")), False
+            return _result(job, "invalid notebook", reason, _unrun_cells(job.notebook, "the notebook could not be read")), False, None
         if job.note:
             notes.insert(0, job.note)
         key = self.cache_key(job, data)
+        ready = Prepared(job, notebook, notes, key)
         result = self.cached(key)
-        from_cache = result is not None
-        if result is None:
-            result = self._run(job, notebook, notes, key)
-        from . import autograded
-
-        if self.autograded is not None and result["status"] != "error":
-            autograded.write(self.autograded, self.assignment.name, job.notebook, notebook, result)
-        # The written answers' digests, for the gradebook (a hand grade follows its answer); not cached: the
-        # submission's bytes are the cache key already.
-        return dict(result, answers=autograded.answer_digests(job.notebook, notebook)), from_cache
-
-    def _run(self, job, notebook, notes, key):
-        steps, plan_notes = plan_steps(job.notebook, notebook)
+        if result is not None:
+            return result, True, ready
+        ready.steps, plan_notes = plan_steps(job.notebook, notebook)
         notes += plan_notes
-        checks = [n for s in steps if s.kind == "checks" for n in s.checks]
-        cases = self.cases(job.student, dict.fromkeys(checks))
-        slot = self.slots.get()
-        try:
-            ex = execution.execute(self.sandbox, slot, steps, cases)
-        finally:
-            self.slots.put(slot)
+        checks = [n for s in ready.steps if s.kind == "checks" for n in s.checks]
+        ready.cases = self.cases(job.student, dict.fromkeys(checks))
+        return None, False, ready
+
+    def judge(self, ready, ex):
+        """The result of a run (an :class:`~rnncourse.grader.execution.Execution`), judged; cached unless an error."""
+        job, steps, cases = ready.job, ready.steps, ready.cases
         if ex.error:
             # The sandbox's own failure, not the submission's: never cached.
             return _result(job, "error", ex.error, _unrun_cells(job.notebook, f"not run: {ex.error}"), ex=ex)
         cells = judge.judge_cells(job.notebook, steps, cases, ex, self.limits)
         stops = judge.stop_reports(ex, steps, cases, self.limits, job.notebook)
-        status, reason = judge.status_and_reason(ex, stops, notes)
+        status, reason = judge.status_and_reason(ex, stops, ready.notes)
         result = _result(job, status, reason, cells, judge.step_errors(ex, steps), stops, ex)
-        self.store(key, result)
+        self.store(ready.key, result)
         return result
+
+    def conclude(self, ready, result):
+        """``result``, after nbgrader's autograded notebook (when asked for) is written, with the digests
+        of the written answers for the gradebook (a hand grade follows its answer); those are not cached:
+        the submission's bytes are the cache key already."""
+        if ready is None:
+            return result
+        from . import autograded
+
+        if self.autograded is not None and result["status"] != "error":
+            autograded.write(self.autograded, self.assignment.name, ready.job.notebook, ready.notebook, result)
+        return dict(result, answers=autograded.answer_digests(ready.job.notebook, ready.notebook))
+
+
+@dataclass
+class Prepared:
+    """One submission read, keyed and planned: ``steps`` and ``cases`` go to a sandbox, the rest stays here."""
+
+    job: Job
+    notebook: dict
+    notes: list
+    key: str
+    steps: list = None
+    cases: dict = None
 
 
 def package_digest():
@@ -263,6 +296,7 @@ def grade(
     students=None,
     submitted_at=None,
     log=None,
+    scheduler=None,
 ):
     """Grade every submission of ``assignment`` in ``submissions``; return the rows of grades.csv.
 
@@ -288,7 +322,9 @@ def grade(
     and the course's late submission plugin give each row's ``submitted_at``,
     ``late_by`` and ``late_penalty`` (:mod:`~rnncourse.grader.gradebook`).
     ``log(message)`` gets warnings (default:
-    stderr). Raises :class:`~rnncourse.grader.core.GradeError` (or :class:`~rnncourse.grader.source.CourseError`) for
+    stderr). ``scheduler``: a Dask scheduler's address (``tcp://host:8786``, ``tls://...``) or a
+    ``distributed.Client``: the sandboxes then run on its workers, ``workers`` is ignored, and this process
+    stays the single writer (:mod:`rnncourse.grader.cluster`). Raises :class:`~rnncourse.grader.core.GradeError` (or :class:`~rnncourse.grader.source.CourseError`) for
     instructor errors only.
     """
     from . import gradebook
@@ -325,32 +361,46 @@ def grade(
     digest = package_digest()
     results, outcomes = {}, []
     try:
-        package = _stripped_package(the_assignment.name, digest)
-        with Sandbox(package, limits, isolate=isolate) as sandbox:
-            log("\n".join([*sandbox.mode.report(), *(f"warning: {w}" for w in sandbox.warnings)]))
-            batch = _Batch(the_assignment, secret, sandbox, limits, out, int(max_notebook_mb * MB), digest, autograded)
-            for slot in range(workers):
-                batch.slots.put(slot)
+        if scheduler is not None:
+            from .cluster import grade_on_cluster
+
+            batch = _Batch(the_assignment, secret, None, limits, out, int(max_notebook_mb * MB), digest, autograded, isolated=False)
             bar = Progress(the_assignment.name, len(jobs), enabled=progress)
-            pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade")
-            futures = {}
             try:
-                futures = {pool.submit(_safe_grade, batch, job): job for job in jobs}
-                for future in concurrent.futures.as_completed(futures):
-                    job = futures[future]
-                    result, from_cache = future.result()
+                for job, result, from_cache in grade_on_cluster(scheduler, batch, jobs, isolate=isolate, log=log):
                     when = _submission_time(job, times)
                     results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result, when)
                     outcomes.append(result)
                     bar.update(from_cache, result["status"])
-            except BaseException:
-                sandbox.stop()
-                for f in futures:
-                    f.cancel()
-                raise
             finally:
-                pool.shutdown(wait=True)
                 bar.close()
+        else:
+            package = stripped_package(the_assignment.name, digest)
+            with Sandbox(package, limits, isolate=isolate) as sandbox:
+                log("\n".join([*sandbox.mode.report(), *(f"warning: {w}" for w in sandbox.warnings)]))
+                batch = _Batch(the_assignment, secret, sandbox, limits, out, int(max_notebook_mb * MB), digest, autograded)
+                for slot in range(workers):
+                    batch.slots.put(slot)
+                bar = Progress(the_assignment.name, len(jobs), enabled=progress)
+                pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade")
+                futures = {}
+                try:
+                    futures = {pool.submit(_safe_grade, batch, job): job for job in jobs}
+                    for future in concurrent.futures.as_completed(futures):
+                        job = futures[future]
+                        result, from_cache = future.result()
+                        when = _submission_time(job, times)
+                        results[(job.student, job.notebook.name)] = _record(book, out, the_assignment, job, result, when)
+                        outcomes.append(result)
+                        bar.update(from_cache, result["status"])
+                except BaseException:
+                    sandbox.stop()
+                    for f in futures:
+                        f.cancel()
+                    raise
+                finally:
+                    pool.shutdown(wait=True)
+                    bar.close()
     finally:
         book.close()
     table = [results[k] for k in sorted(results)]
@@ -432,7 +482,7 @@ def _record(book, out, assignment, job, result, when=(None, "")):
 _STRIPPED = {}  # (assignment, package digest) -> folder, for the life of this process
 
 
-def _stripped_package(assignment, digest):
+def stripped_package(assignment, digest):
     """The folder holding the stripped package for ``assignment``, built once per process and package version."""
     from . import strip
     from .sandbox import PACKAGE_MOUNT
@@ -455,15 +505,24 @@ def _stripped_package(assignment, digest):
     return _STRIPPED[key]
 
 
+_stripped_package = stripped_package  # its name before the cluster's workers needed it (the tests use it)
+
+
 def _safe_grade(batch, job):
     try:
         return batch.grade(job)
     except Exception as err:  # noqa: BLE001 - a grader bug on one submission must not stop the batch
+        return error_result(job, err), False
+
+
+def error_result(job, failure):
+    """The ``error`` result of a job the grader failed on: ``failure`` is the exception, or the reason's text."""
+    if isinstance(failure, BaseException):
         import traceback
 
-        detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-        message = f"the grader failed on this submission ({detail[:300]})"
-        return _result(job, "error", message, _unrun_cells(job.notebook, "not graded")), False
+        detail = "".join(traceback.format_exception_only(type(failure), failure)).strip()
+        failure = f"the grader failed on this submission ({detail[:300]})"
+    return _result(job, "error", failure, _unrun_cells(job.notebook, "not graded"))
 
 
 class Progress:

@@ -35,7 +35,10 @@ ALLOWED = {
     "report": {"__init__", "rows"},  # the class report, from grades.csv and checks.json
     "lms": {"__init__", "rows", "report"},
     "core": {"__init__", "execution", "judge", "rows", "jobs", "notebook", "plan", "source", "sandbox", "gradebook",
-             "feedback", "autograded", "strip", "report", "lms"},
+             "feedback", "autograded", "strip", "report", "lms", "cluster"},
+    # The cluster path: the grader's side is called by core.grade and calls back into the batch; the
+    # worker's side builds its sandbox from core's stripped package.
+    "cluster": {"__init__", "core", "execution", "sandbox"},
     "solutions_check": {"__init__", "core", "source"},
     "collect": set(),  # nbgrader's collector, configured in nbgrader_config.py
 }
