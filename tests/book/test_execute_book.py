@@ -66,3 +66,8 @@ def test_execution_config_is_the_books():
     mode, timeout, allow_errors = execute_book.execution_config(ROOT)
     assert (mode, allow_errors) == ("cache", False)
     assert timeout >= 60
+
+
+def test_run_order_starts_new_pages_from_the_end_then_the_slowest():
+    pages = [("a", None), ("b", 5.0), ("c", None), ("d", 50.0), ("e", 20.0)]
+    assert [name for name, _ in execute_book.run_order(pages)] == ["c", "a", "d", "e", "b"]
