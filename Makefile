@@ -21,7 +21,12 @@ $(STAMP): requirements.txt pyproject.toml
 # executed notebooks are cached (_build/.jupyter_cache) and rerun only when changed.
 # One BLAS thread per kernel: the chapters do many small matrix products,
 # which threads slow down rather than speed up (results do not depend on it).
+# jupyter-book runs the pages one after another, so scripts/execute_book.py first
+# runs the changed ones BOOK_JOBS at a time (default: one per CPU) into that cache.
+BOOK_JOBS ?=
 book: setup
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	$(BIN)/python scripts/execute_book.py $(if $(BOOK_JOBS),--jobs $(BOOK_JOBS))
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	$(BIN)/jupyter-book build --all . -W -n --keep-going
 	$(BIN)/python scripts/exec_times.py
