@@ -312,21 +312,26 @@ def _count(model):
 
 #: Chapter 9, selective copying: 3 tokens among 32 fillers (4 noise tokens), 6 data tokens.
 SELECTIVE_COPYING = dict(length=32, n_tokens=3, n_data=6, n_noise=4, batch=16, steps=400, lr=1e-2, eval_every=50)
-#: the models compared: the same two-layer SSM with and without selectivity, and an LSTM (wider: an LSTM of
-#: the SSMs' width learns this task far more slowly)
-SELECTIVE_COPYING_MODELS = {"s4": dict(width=16, state=8), "s6": dict(width=16, state=8), "lstm": dict(width=64)}
+#: the models compared: the same two-layer SSM with and without selectivity, and an LSTM, wider and with a
+#: smaller learning rate than ``SELECTIVE_COPYING["lr"]`` (its own ``lr``): at the SSMs' width it learns this task far
+#: more slowly, and at width 64 and the SSMs' rate its accuracy after 400 steps ranged from 0.57 to 0.92 over six
+#: seeds (width 96 at 3e-3: 0.88 to 1.00)
+SELECTIVE_COPYING_MODELS = {"s4": dict(width=16, state=8), "s6": dict(width=16, state=8),
+                            "lstm": dict(width=96, lr=3e-3)}
 
 
 def run_selective_copying(kind, seed):
     """Train one model of :data:`SELECTIVE_COPYING_MODELS` on selective copying; accuracy on 1000 held-out sequences."""
     c = SELECTIVE_COPYING
+    sizes = dict(SELECTIVE_COPYING_MODELS[kind])
+    lr = sizes.pop("lr", c["lr"])
     torch.manual_seed(seed)
-    model = TokenModel(kind, 1 + c["n_noise"] + c["n_data"], c["n_data"], n_layers=2, **SELECTIVE_COPYING_MODELS[kind])
+    model = TokenModel(kind, 1 + c["n_noise"] + c["n_data"], c["n_data"], n_layers=2, **sizes)
     test = selective_copying_batch(1000, c["length"], c["n_tokens"], c["n_data"], np.random.default_rng(10_000 + seed),
                                    c["n_noise"])
     result = train(model, lambda rng: selective_copying_batch(c["batch"], c["length"], c["n_tokens"], c["n_data"], rng,
                                                               c["n_noise"]),
-                   classification_loss, c["steps"], lr=c["lr"], seed=seed, eval_every=c["eval_every"],
+                   classification_loss, c["steps"], lr=lr, seed=seed, eval_every=c["eval_every"],
                    evaluate=lambda m: accuracy(m, *test))
     return dict(kind=kind, seed=seed, accuracy=accuracy(model, *test), curve=result["evals"],
                 params=_count(model), seconds=result["seconds"])
