@@ -281,8 +281,10 @@ def pass_rate_svg(stats):
 
 _STYLE = """
 body { font-family: sans-serif; max-width: 64rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; display: block; max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: left; vertical-align: top; }
+td { overflow-wrap: anywhere; }  /* long ids, reasons and messages wrap on a phone */
+td.n, td.short { white-space: nowrap; }
 td.n { text-align: right; }
 svg.plot { max-width: 100%; height: auto; display: block; margin: 0.5rem 0; }
 .note { color: #555; }
@@ -311,7 +313,7 @@ def render(assignment, grades, outcomes):
     unfinished = [row for row in grades if row["status"] != "graded"]
     if unfinished:
         lines += ["<p>Not graded in full:</p>", "<table>", "<tr><th>Student</th><th>Notebook</th><th>Status</th><th>Reason</th></tr>"]
-        lines += [f"<tr><td>{e(r['student_id'])}</td><td>{e(r['notebook'])}</td><td>{e(r['status'])}</td><td>{e(r['reason'])}</td></tr>"
+        lines += [f"<tr><td>{e(r['student_id'])}</td><td>{e(r['notebook'])}</td><td class='short'>{e(r['status'])}</td><td>{e(r['reason'])}</td></tr>"
                   for r in unfinished]
         lines.append("</table>")
 
