@@ -50,6 +50,8 @@ NOT_WRITTEN = "not written yet (raises NotImplementedError)"
 STOPPED = "stopped the sandbox (see the reasons)"
 NOT_RUN_LABEL = "not run"
 OTHER = "another error (no known mistake recognised)"
+#: the judge's line when a check's function calls another that fails its own test (or is not defined)
+_CALLS_FAILING = re.compile(r"calls (\w+), which (fails its own test|is not defined)")
 _WRONG_OUTPUTS = re.compile(r"^[A-Za-z_][\w]*(?:(?:, | and )[A-Za-z_][\w]*)* (?:is|are) wrong")
 
 
@@ -168,8 +170,9 @@ def mistake_of(check, message):
 
     A known mistake is one of the check's ``mistakes`` (``rnncourse.checks``),
     whose message the judge puts on a line of its own; otherwise: not written
-    yet, a stop of the sandbox, not run, which outputs are wrong, or another
-    error (the learner's exception: its text is not used as a label).
+    yet, a stop of the sandbox, not run, which outputs are wrong, a call of
+    another function that fails its own test, or another error (the
+    learner's exception: its text is not used as a label).
     """
     lines = [line.strip() for line in str(message).splitlines()]
     try:
@@ -191,6 +194,9 @@ def mistake_of(check, message):
         return NOT_WRITTEN
     if _WRONG_OUTPUTS.match(body):
         return body.split(" (")[0]
+    calls = _CALLS_FAILING.search(body)
+    if calls:
+        return f"calls {calls.group(1)}, which {calls.group(2)}"
     return OTHER
 
 

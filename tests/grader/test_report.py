@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rnncourse.checks
+
 from rnncourse.checks import get_check, judge, make_cases
 from rnncourse.checks._core import inputs_of
 from rnncourse.grader import GradeError, core, lms, report, rows
@@ -269,3 +271,16 @@ def test_the_guides_report_commands_work_as_written(tmp_path):
         assert done.returncode == 0, (words, done.stderr)
     assert (tmp_path / "graded" / "02_rnn" / "report.html").is_file()
     assert read_lms(tmp_path / "lms.csv")[0] == ["student_id", "02_rnn", "04_lstm", "total", "max_total"]
+
+
+def test_a_call_of_a_failing_function_is_labelled_by_the_function_it_calls():
+    """rnn_forward failing because rnn_step_forward does is not "another error": the label names the callee."""
+    message = ("rnn_forward, case 'one time step (T = 1)':\n"
+               "  rnn_forward calls rnn_step_forward, which fails its own test: fix rnn_step_forward first.\n"
+               "  rnn_step_forward, case 'only the input term': next_h is wrong\n"
+               "  next_h is the pre-activation: apply tanh to it.")
+    assert report.mistake_of("rnn_forward", message) == "calls rnn_step_forward, which fails its own test"
+    # the judge's own wording (rnncourse/checks/_core.py), so that the label follows it if it changes
+    core_source = (Path(rnncourse.checks.__file__).parent / "_core.py").read_text()
+    assert "which fails its own test: fix {dependency} first." in core_source
+    assert "which is not defined: define {dependency} first." in core_source
