@@ -23,7 +23,6 @@ chromium, chromium-driver (scripts/install-test-deps.sh) and selenium.
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -36,22 +35,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "02_rnn"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 JUPYTER = Path(sys.executable).with_name("jupyter")
 START_TIMEOUT_S = 90
 RUN_TIMEOUT_S = 180
 
-if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
-    pytest.skip(
-        f"Chromium or chromedriver not installed ({CHROMIUM}, {CHROMEDRIVER}): "
-        "run scripts/install-test-deps.sh (as root) to install chromium, chromium-driver, fonts-noto-cjk",
-        allow_module_level=True,
-    )
+import chromium  # noqa: E402
 
-from selenium import webdriver  # noqa: E402  (after the skip: a missing browser is a skip, selenium is a requirement)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
+chromium.skip_unless_installed()
+
+from selenium.webdriver.common.by import By  # noqa: E402  (after the skip: a missing browser is a skip, selenium is a requirement)
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
@@ -164,21 +156,8 @@ def lab(workdir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    os.environ.setdefault("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-        "--window-size=1400,1000", "--lang=en-US",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-lab-profile')}",
-    ):
-        options.add_argument(arg)
-    if os.geteuid() == 0:
-        options.add_argument("--no-sandbox")
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(START_TIMEOUT_S)
-    driver.set_script_timeout(RUN_TIMEOUT_S)
+    driver = chromium.start(tmp_path_factory.mktemp("chromium-lab-profile"), 1400, 1000,
+                            page_timeout=START_TIMEOUT_S, script_timeout=RUN_TIMEOUT_S)
     yield driver
     driver.quit()
 

@@ -12,27 +12,19 @@ Needs: chromium and chromium-driver (scripts/install-test-deps.sh), selenium.
 """
 
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PAGE_TIMEOUT_S = 30
 INTERNAL = ("data", "about", "chrome", "chrome-extension", "chrome-untrusted", "devtools")  # Chromium's own requests
 
-if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
-    pytest.skip(
-        f"Chromium or chromedriver not installed ({CHROMIUM}, {CHROMEDRIVER}): run scripts/install-test-deps.sh",
-        allow_module_level=True,
-    )
+import chromium  # noqa: E402
 
-from selenium import webdriver  # noqa: E402  (after the skip: a missing browser is a skip, selenium is a requirement)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+chromium.skip_unless_installed()
+
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grader"))
@@ -41,21 +33,8 @@ from test_report import class_results, graded_folder  # noqa: E402
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager, should it ever run: no downloads
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,900", "--lang=en-US",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-report-profile')}",
-    ):
-        options.add_argument(arg)
-    if os.geteuid() == 0:
-        options.add_argument("--no-sandbox")  # Chromium refuses to run as root with its sandbox
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(PAGE_TIMEOUT_S)
+    driver = chromium.start(tmp_path_factory.mktemp("chromium-report-profile"), 1280, 900,
+                            page_timeout=PAGE_TIMEOUT_S, logs=True)
     yield driver
     driver.quit()
 

@@ -45,7 +45,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -61,24 +60,17 @@ BUILD = Path(os.environ.get("RNNCOURSE_BUILD_DIR", ROOT / "_build"))
 SITE = BUILD / "html"
 TOC = Path(os.environ.get("RNNCOURSE_TOC", ROOT / "_toc.yml"))
 SHOTS = BUILD / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PAGE_TIMEOUT_S = 30
 WIDTHS = (1280, 390)
 PHONE = 390
 WINDOW_HEIGHT = 900
 MAX_SHOT_HEIGHT = 10000  # Chromium cannot capture much taller pages in one image: taller ones come in parts
 
-if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
-    pytest.skip(
-        f"Chromium or chromedriver not installed ({CHROMIUM}, {CHROMEDRIVER}): "
-        "run scripts/install-test-deps.sh (as root) to install chromium, chromium-driver, fonts-noto-cjk",
-        allow_module_level=True,
-    )
+import chromium  # noqa: E402
+
+chromium.skip_unless_installed()
 
 try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # a missing requirement is an error, not a reason to skip
@@ -126,22 +118,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager, should it ever run: no downloads
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--window-size=1280,{WINDOW_HEIGHT}", "--lang=en-US",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(arg)
-    if os.geteuid() == 0:
-        options.add_argument("--no-sandbox")  # Chromium refuses to run as root with its sandbox
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(PAGE_TIMEOUT_S)
-    driver.set_script_timeout(PAGE_TIMEOUT_S)
+    driver = chromium.start(tmp_path_factory.mktemp("chromium-profile"), 1280, WINDOW_HEIGHT,
+                            page_timeout=PAGE_TIMEOUT_S, logs=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield driver
     driver.quit()
