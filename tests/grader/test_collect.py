@@ -1,13 +1,13 @@
 """Collecting from a learning platform's downloads as the instructor guide says: ``nbgrader zip_collect``.
 
 The guide's own configuration block and commands (book/instructor_guide.md,
-section "Collecting") are read from the guide and run in a temporary course
+section "Collecting", marked ``% guide-walk: collect-config`` and
+``collect``) are read from the guide and run in a temporary course
 folder: the submission time is kept to the second, and a resubmission is
 collected by the guide's second command.
 """
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from guide import guide_block
 from rnncourse.grader.collect import normalized_timestamp
 
 ROOT = Path(__file__).resolve().parents[2]
-GUIDE = ROOT / "book" / "instructor_guide.md"
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -42,13 +42,6 @@ def test_a_timestamp_written_as_its_numbers_is_read_to_the_second(text, expected
 ])
 def test_any_other_text_is_passed_on_as_it_is(text):
     assert normalized_timestamp(text) == text
-
-
-def _guide_block(language, needle):
-    for block in re.findall(rf"```{language}\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.S):
-        if needle in block:
-            return block
-    raise AssertionError(f"no ```{language} block with {needle!r} in {GUIDE}")
 
 
 def _zip_collect(course, command):
@@ -76,8 +69,8 @@ def test_the_guides_zip_collect_keeps_the_time_to_the_second_and_collects_a_resu
     (course / "exercises").mkdir(parents=True)
     shutil.copytree(ROOT / "exercises" / "02_rnn", course / "exercises" / "02_rnn")
     config = (ROOT / "nbgrader_config.py").read_text(encoding="utf-8")
-    (course / "nbgrader_config.py").write_text(config + "\n" + _guide_block("python", "named_regexp"), encoding="utf-8")
-    first, again = [line for line in _guide_block("bash", "zip_collect").splitlines() if "zip_collect" in line]
+    (course / "nbgrader_config.py").write_text(config + "\n" + guide_block("collect-config", "python"), encoding="utf-8")
+    first, again = [line for line in guide_block("collect", "bash").splitlines() if "zip_collect" in line]
     assert "--force" in again
 
     _download(course, "hw2_alice_attempt_2024-05-01-14-38-12_02_rnn.ipynb", "alice, first")

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import corpus
+from guide import guide_block
 from rnncourse.checks import assignment_points, assignments
 from rnncourse.grader import COLUMNS, core, report
 
@@ -469,8 +470,7 @@ def test_student_option_grades_those_students_again_and_leaves_every_other_row_b
 def test_the_guides_export_commands_export_the_graded_rows(batch, tmp_path):
     """Fails if a command of the guide's "Exporting" block writes fewer rows than the gradebook holds (its
     `--assignment "[02_rnn]"` exported the header alone: nbgrader read it as an assignment named "[02_rnn]")."""
-    guide = (ROOT / "book" / "instructor_guide.md").read_text(encoding="utf-8")
-    block = next(b for b in re.findall(r"```bash\n(.*?)```", guide, re.S) if "nbgrader export" in b)
+    block = guide_block("export", "bash")
     db = tmp_path / "gradebook.db"
     shutil.copy(batch["db"].removeprefix("sqlite:///"), db)
     commands = [shlex.split(line.split("#")[0]) for line in block.splitlines() if "nbgrader export" in line]

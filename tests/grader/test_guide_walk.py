@@ -27,25 +27,18 @@ commands, in the guide's order, make a term.
 import csv
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from guide import guide_blocks
+
 ROOT = Path(__file__).resolve().parents[2]
-GUIDE = ROOT / "book" / "instructor_guide.md"
 TEST_SECRET = b"the fixed secret of the grader's tests, 2\n"
 
 pytestmark = pytest.mark.slow  # two gradings in the sandbox, five nbgrader runs (about two minutes)
-
-
-def guide_blocks():
-    """``{name: (language, text)}`` of the guide's blocks marked ``% guide-walk: NAME``."""
-    text = GUIDE.read_text(encoding="utf-8")
-    found = re.findall(r"^% guide-walk: ([\w-]+)[^\n]*\n```(\w+)\n(.*?)^```", text, re.M | re.S)
-    return {name: (language, body) for name, language, body in found}
 
 
 def _lines(block):
@@ -96,7 +89,8 @@ def _grade_by_hand(course, student, points, comment):
 def test_the_guides_commands_make_a_term(tmp_path):
     blocks = guide_blocks()
     names = {"collect-config", "collect", "grade", "due-date", "late-config", "extension", "regrade", "export"}
-    assert set(blocks) == names, f"the guide's walked blocks changed: {sorted(blocks)}"
+    run_elsewhere = {"report"}  # tests/grader/test_report.py (a class report needs several graded assignments)
+    assert set(blocks) == names | run_elsewhere, f"the guide's marked blocks changed: {sorted(blocks)}"
     assert blocks["collect-config"][0] == blocks["late-config"][0] == "python"
     course = tmp_path / "course"
     for folder in ("solutions", "exercises"):

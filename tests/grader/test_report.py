@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import rnncourse.checks
+from guide import guide_block
 
 from rnncourse.checks import get_check, judge, make_cases
 from rnncourse.checks._core import inputs_of
@@ -259,8 +260,7 @@ def test_checks_json_is_plain_json_of_the_outcomes(tmp_path):
 
 def test_the_guides_report_commands_work_as_written(tmp_path):
     """Runs the guide's block with ``rnncourse report`` (book/instructor_guide.md) in a course folder with two graded folders."""
-    guide = (ROOT / "book" / "instructor_guide.md").read_text(encoding="utf-8")
-    block = next(b for b in re.findall(r"```bash\n(.*?)```", guide, re.S) if "rnncourse report" in b)
+    block = guide_block("report", "bash")
     graded_folder(tmp_path / "graded" / "02_rnn", class_results())
     graded_folder(tmp_path / "graded" / "04_lstm", [result("ada", "graded", True, notebook="lstm")], assignment="04_lstm")
     (tmp_path / "graded" / "02_rnn" / "report.html").unlink()
