@@ -2,12 +2,13 @@
 
 The upstream gradients a backward case gets, the states before each step,
 the hidden cases (three float64, one float32; for the LSTM and the GRU with
-their truth from ``torch.nn``), that truth itself, and the references.
+their truth from ``torch.nn``), that truth itself, the references, and the
+wiring of a check to them (:func:`recurrent_check`).
 """
 
 import numpy as np
 
-from ._core import random_cases
+from ._core import Check, random_cases
 from .calls import get_call
 
 # An input of a hidden case that asks for the truth from torch.nn rather than rnncourse.numpy.
@@ -122,6 +123,23 @@ def cache_of(forward, layout):
         return {name: value for name, value in zip(layout, cache) if name not in i}
 
     return given
+
+
+def recurrent_check(forward, backward=None, *, cache=None, torch_kind=None, **declaration):
+    """The ``Check`` of ``forward``, or of ``backward`` when given, named after the function it checks.
+
+    Its reference is :func:`reference` ``(forward, backward, torch_kind=...)``;
+    a backward's ``given`` is :func:`cache_of` ``(forward, cache)``, ``cache``
+    naming the fields of the cache. ``declaration``: the rest of the check
+    (the cases, the hints, the known mistakes), as ``Check`` takes it.
+    """
+    checked, given = (forward, None) if backward is None else (backward, cache_of(forward, cache))
+    return Check(
+        name=checked.__name__,
+        reference=reference(forward, backward, torch_kind=torch_kind),
+        given=given,
+        **declaration,
+    )
 
 
 def torch_truth(i):

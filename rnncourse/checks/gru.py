@@ -25,12 +25,11 @@ import numpy as np
 
 from rnncourse.numpy import gru_backward, gru_forward, gru_step_backward, gru_step_forward, sigmoid
 
-from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias
+from ._core import Case, Mistake, changed_outputs, nonzero_bias
 from ._recurrent import (
-    cache_of,
     hidden_cases,
     previous_states,
-    reference,
+    recurrent_check,
     sequence_backward_inputs,
     shifted_states,
     step_backward_inputs,
@@ -185,9 +184,8 @@ def _bptt(i, *, carry=True, forwards=False, dWh_state="previous", direct=True):
 # --- gru_step_forward -----------------------------------------------------------------
 
 
-GRU_STEP_FORWARD = Check(
-    name="gru_step_forward",
-    reference=reference(gru_step_forward, torch_kind="GRU"),
+GRU_STEP_FORWARD = recurrent_check(
+    gru_step_forward, torch_kind="GRU",
     visible=(
         Case(
             "input_only",
@@ -266,9 +264,8 @@ def _sequence_h(i, **mistake):
     return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], **mistake)}
 
 
-GRU_FORWARD = Check(
-    name="gru_forward",
-    reference=reference(gru_forward, torch_kind="GRU"),
+GRU_FORWARD = recurrent_check(
+    gru_forward, torch_kind="GRU",
     visible=(
         Case(
             "one_step",
@@ -319,10 +316,8 @@ GRU_FORWARD = Check(
 _step_backward_inputs = step_backward_inputs(_step_inputs)
 
 
-GRU_STEP_BACKWARD = Check(
-    name="gru_step_backward",
-    reference=reference(gru_step_forward, gru_step_backward, torch_kind="GRU"),
-    given=cache_of(gru_step_forward, STEP_CACHE),
+GRU_STEP_BACKWARD = recurrent_check(
+    gru_step_forward, gru_step_backward, cache=STEP_CACHE, torch_kind="GRU",
     visible=(
         Case(
             "keep_state",
@@ -386,10 +381,8 @@ GRU_STEP_BACKWARD = Check(
 _backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
-GRU_BACKWARD = Check(
-    name="gru_backward",
-    reference=reference(gru_forward, gru_backward, torch_kind="GRU"),
-    given=cache_of(gru_forward, SEQUENCE_CACHE),
+GRU_BACKWARD = recurrent_check(
+    gru_forward, gru_backward, cache=SEQUENCE_CACHE, torch_kind="GRU",
     visible=(
         Case(
             "one_step",

@@ -24,12 +24,11 @@ import numpy as np
 
 from rnncourse.numpy import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward, sigmoid
 
-from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias
+from ._core import Case, Mistake, changed_outputs, nonzero_bias
 from ._recurrent import (
-    cache_of,
     hidden_cases,
     previous_states,
-    reference,
+    recurrent_check,
     sequence_backward_inputs,
     shifted_states,
     step_backward_inputs,
@@ -207,9 +206,8 @@ def _bptt(i, *, carry_h=True, carry_c=True, carry_c_without_forget=False, forwar
 # --- lstm_step_forward ----------------------------------------------------------------
 
 
-LSTM_STEP_FORWARD = Check(
-    name="lstm_step_forward",
-    reference=reference(lstm_step_forward, torch_kind="LSTM"),
+LSTM_STEP_FORWARD = recurrent_check(
+    lstm_step_forward, torch_kind="LSTM",
     visible=(
         Case(
             "input_only",
@@ -309,9 +307,8 @@ def _sequence_h(i, **mistake):
     return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], **mistake)[0]}
 
 
-LSTM_FORWARD = Check(
-    name="lstm_forward",
-    reference=reference(lstm_forward, torch_kind="LSTM"),
+LSTM_FORWARD = recurrent_check(
+    lstm_forward, torch_kind="LSTM",
     visible=(
         Case(
             "one_step",
@@ -375,10 +372,8 @@ LSTM_FORWARD = Check(
 _step_backward_inputs = step_backward_inputs(_step_inputs, names=("dnext_h", "dnext_c"))
 
 
-LSTM_STEP_BACKWARD = Check(
-    name="lstm_step_backward",
-    reference=reference(lstm_step_forward, lstm_step_backward, torch_kind="LSTM"),
-    given=cache_of(lstm_step_forward, STEP_CACHE),
+LSTM_STEP_BACKWARD = recurrent_check(
+    lstm_step_forward, lstm_step_backward, cache=STEP_CACHE, torch_kind="LSTM",
     visible=(
         Case(
             "dnext_h_only",
@@ -443,10 +438,8 @@ LSTM_STEP_BACKWARD = Check(
 _backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
-LSTM_BACKWARD = Check(
-    name="lstm_backward",
-    reference=reference(lstm_forward, lstm_backward, torch_kind="LSTM"),
-    given=cache_of(lstm_forward, SEQUENCE_CACHE),
+LSTM_BACKWARD = recurrent_check(
+    lstm_forward, lstm_backward, cache=SEQUENCE_CACHE, torch_kind="LSTM",
     visible=(
         Case(
             "one_step",

@@ -13,11 +13,10 @@ import numpy as np
 
 from rnncourse.numpy import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward, sigmoid
 
-from ._core import Case, Check, Mistake, nonzero_bias, random_cases
+from ._core import Case, Mistake, nonzero_bias, random_cases
 from ._recurrent import (
-    cache_of,
     previous_states,
-    reference,
+    recurrent_check,
     sequence_backward_inputs,
     shifted_states,
     step_backward_inputs,
@@ -60,9 +59,8 @@ def _step(i, Wh=None, Wx=None):
     return i["x"] @ Wx + i["prev_h"] @ Wh + i["b"]
 
 
-RNN_STEP_FORWARD = Check(
-    name="rnn_step_forward",
-    reference=reference(rnn_step_forward),
+RNN_STEP_FORWARD = recurrent_check(
+    rnn_step_forward,
     visible=(
         Case(
             "input_only",
@@ -133,9 +131,8 @@ def _states(i):
     return rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])[0]
 
 
-RNN_FORWARD = Check(
-    name="rnn_forward",
-    reference=reference(rnn_forward),
+RNN_FORWARD = recurrent_check(
+    rnn_forward,
     visible=(
         Case(
             "one_step",
@@ -198,10 +195,8 @@ def _step_da(i):
 _step_backward_inputs = step_backward_inputs(_step_inputs)
 
 
-RNN_STEP_BACKWARD = Check(
-    name="rnn_step_backward",
-    reference=reference(rnn_step_forward, rnn_step_backward),
-    given=cache_of(rnn_step_forward, STEP_CACHE),
+RNN_STEP_BACKWARD = recurrent_check(
+    rnn_step_forward, rnn_step_backward, cache=STEP_CACHE,
     visible=(
         Case("small", "N=2, D=3, H=4", "", lambda rng: _step_backward_inputs(rng, 2, 3, 4)),
         Case(
@@ -281,10 +276,8 @@ def _bptt_variant(i, *, carry=True, carry_after_derivative=False, dWh_state="pre
 _backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
-RNN_BACKWARD = Check(
-    name="rnn_backward",
-    reference=reference(rnn_forward, rnn_backward),
-    given=cache_of(rnn_forward, SEQUENCE_CACHE),
+RNN_BACKWARD = recurrent_check(
+    rnn_forward, rnn_backward, cache=SEQUENCE_CACHE,
     visible=(
         Case(
             "one_step",
