@@ -27,6 +27,9 @@ from rnncourse.numpy import gru_backward, gru_forward, gru_step_backward, gru_st
 
 from ._core import Case, Mistake, changed_outputs, nonzero_bias
 from ._recurrent import (
+    DWH_OF_THE_WRONG_STATE,
+    LOOP_RUNS_FORWARDS,
+    OFF_BY_ONE_IN_TIME,
     hidden_cases,
     previous_states,
     recurrent_check,
@@ -293,8 +296,7 @@ GRU_FORWARD = recurrent_check(
             changed_outputs(_sequence_h, carry=False),
         ),
         Mistake(
-            "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
-            "and the last state is included.",
+            OFF_BY_ONE_IN_TIME,
             lambda i: shifted_states(_sequence_h(i)["h"], i["h0"]),
         ),
         Mistake(
@@ -424,11 +426,11 @@ GRU_BACKWARD = recurrent_check(
             changed_outputs(_bptt, direct=False),
         ),
         Mistake(
-            "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0.",
+            LOOP_RUNS_FORWARDS,
             changed_outputs(_bptt, forwards=True),
         ),
         Mistake(
-            "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t.",
+            DWH_OF_THE_WRONG_STATE,
             changed_outputs(_bptt, dWh_state="current"),
         ),
     ),

@@ -26,6 +26,11 @@ from rnncourse.numpy import lstm_backward, lstm_forward, lstm_step_backward, lst
 
 from ._core import Case, Mistake, changed_outputs, nonzero_bias
 from ._recurrent import (
+    AFFINE_SEQUENCE_HINTS,
+    AFFINE_STEP_HINTS,
+    DWH_OF_THE_WRONG_STATE,
+    LOOP_RUNS_FORWARDS,
+    OFF_BY_ONE_IN_TIME,
     hidden_cases,
     previous_states,
     recurrent_check,
@@ -354,8 +359,7 @@ LSTM_FORWARD = recurrent_check(
             changed_outputs(_sequence_h, c0_from_h0=True),
         ),
         Mistake(
-            "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
-            "and the last state is included.",
+            OFF_BY_ONE_IN_TIME,
             lambda i: shifted_states(_sequence_h(i)["h"], i["h0"]),
         ),
         Mistake(
@@ -398,12 +402,8 @@ LSTM_STEP_BACKWARD = recurrent_check(
     output_hints={
         "*": "Every gradient is wrong: check dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2) and "
         "da = [da_i, da_f, da_g, da_o], the (N, 4H) gradient of the pre-activations, first.",
-        "dx": "dx = da Wx^T.",
-        "dprev_h": "dprev_h = da Wh^T.",
+        **AFFINE_STEP_HINTS,
         "dprev_c": "next_c = f * prev_c + i * g, so dprev_c = dc * f.",
-        "dWx": "dWx = x^T da.",
-        "dWh": "dWh = prev_h^T da.",
-        "db": "b is added to every row: db sums da over the batch.",
     },
     mistakes=(
         Mistake(
@@ -471,8 +471,7 @@ LSTM_BACKWARD = recurrent_check(
     output_hints={
         "*": "Every gradient is wrong: at step t, use dnext_h = dh[:, t] + the dprev_h of step t+1 and "
         "dnext_c = the dprev_c of step t+1 (zeros at the last step).",
-        "dWh": "Step t multiplies h_{t-1} (h0 at t = 0) by Wh, so dWh sums h_{t-1}^T da_t.",
-        "db": "db sums da_t over the batch and over time.",
+        **AFFINE_SEQUENCE_HINTS,
         "dh0": "dh0 is the dprev_h that step 0 sends back.",
     },
     mistakes=(
@@ -492,7 +491,7 @@ LSTM_BACKWARD = recurrent_check(
             changed_outputs(_bptt, carry_c_without_forget=True),
         ),
         Mistake(
-            "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0.",
+            LOOP_RUNS_FORWARDS,
             changed_outputs(_bptt, forwards=True),
         ),
         Mistake(
@@ -501,7 +500,7 @@ LSTM_BACKWARD = recurrent_check(
             changed_outputs(_bptt, forget_sees_current_cell=True),
         ),
         Mistake(
-            "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t.",
+            DWH_OF_THE_WRONG_STATE,
             changed_outputs(_bptt, dWh_state="current"),
         ),
     ),

@@ -15,6 +15,11 @@ from rnncourse.numpy import rnn_backward, rnn_forward, rnn_step_backward, rnn_st
 
 from ._core import Case, Mistake, nonzero_bias, random_cases
 from ._recurrent import (
+    AFFINE_SEQUENCE_HINTS,
+    AFFINE_STEP_HINTS,
+    DWH_OF_THE_WRONG_STATE,
+    LOOP_RUNS_FORWARDS,
+    OFF_BY_ONE_IN_TIME,
     previous_states,
     recurrent_check,
     sequence_backward_inputs,
@@ -160,8 +165,7 @@ RNN_FORWARD = recurrent_check(
             _no_carry,
         ),
         Mistake(
-            "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
-            "and the last state is included.",
+            OFF_BY_ONE_IN_TIME,
             lambda i: shifted_states(_states(i), i["h0"]),
         ),
         Mistake(
@@ -209,11 +213,7 @@ RNN_STEP_BACKWARD = recurrent_check(
     hidden=lambda rng: random_cases(rng, _step_backward_inputs, N=(1, 5), D=(1, 6), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: check da, the gradient of the pre-activation a = x Wx + prev_h Wh + b, first.",
-        "dx": "dx = da Wx^T.",
-        "dprev_h": "dprev_h = da Wh^T.",
-        "dWx": "dWx = x^T da.",
-        "dWh": "dWh = prev_h^T da.",
-        "db": "b is added to every row: db sums da over the batch.",
+        **AFFINE_STEP_HINTS,
     },
     mistakes=(
         Mistake(
@@ -301,8 +301,7 @@ RNN_BACKWARD = recurrent_check(
     hidden=lambda rng: random_cases(rng, _backward_inputs, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: check da_t = (dh[:, t] + the gradient from step t+1) * (1 - h_t**2) first.",
-        "dWh": "Step t multiplies h_{t-1} (h0 at t = 0) by Wh, so dWh sums h_{t-1}^T da_t.",
-        "db": "db sums da_t over the batch and over time.",
+        **AFFINE_SEQUENCE_HINTS,
         "dh0": "dh0 is the gradient step 0 sends back: da_0 Wh^T.",
     },
     mistakes=(
@@ -316,11 +315,11 @@ RNN_BACKWARD = recurrent_check(
             lambda i: _bptt_variant(i, carry_after_derivative=True),
         ),
         Mistake(
-            "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0.",
+            LOOP_RUNS_FORWARDS,
             lambda i: _bptt_variant(i, forwards=True),
         ),
         Mistake(
-            "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t.",
+            DWH_OF_THE_WRONG_STATE,
             lambda i: {"dWh": _bptt_variant(i, dWh_state="current")["dWh"]},
         ),
     ),
