@@ -2,16 +2,49 @@
 
 The upstream gradients a backward case gets, the states before each step,
 the hidden cases (three float64, one float32; for the LSTM and the GRU with
-their truth from ``torch.nn``), that truth itself, and the references.
+their truth from ``torch.nn``), that truth itself, the references, and the
+wiring of a check to them (:func:`recurrent_check`).
 """
 
 import numpy as np
 
-from ._core import random_cases
+from ._core import Check, random_cases
 from .calls import get_call
 
 # An input of a hidden case that asks for the truth from torch.nn rather than rnncourse.numpy.
 TORCH_TRUTH = "truth_from_torch"
+
+
+# --- the same words for the three models -----------------------------------------------
+# Known mistakes and output hints that the RNN, the LSTM and the GRU checks state alike, the
+# equations being the same for the three: each module's Check uses them next to its own words.
+
+OFF_BY_ONE_IN_TIME = (
+    "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
+    "and the last state is included."
+)
+"""A sequence forward's mistake: ``h[:, t]`` holding the state before step ``t`` (see :func:`shifted_states`)."""
+
+LOOP_RUNS_FORWARDS = "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0."
+"""A sequence backward's mistake: the loop over time run from ``t = 0``."""
+
+DWH_OF_THE_WRONG_STATE = "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t."
+"""A sequence backward's mistake: ``dWh`` summing ``h_t^T da_t`` instead of ``h_{t-1}^T da_t``."""
+
+AFFINE_STEP_HINTS = {
+    "dx": "dx = da Wx^T.",
+    "dprev_h": "dprev_h = da Wh^T.",
+    "dWx": "dWx = x^T da.",
+    "dWh": "dWh = prev_h^T da.",
+    "db": "b is added to every row: db sums da over the batch.",
+}
+"""The output hints of a step backward whose pre-activation is ``a = x Wx + prev_h Wh + b`` (the RNN, the LSTM)."""
+
+AFFINE_SEQUENCE_HINTS = {
+    "dWh": "Step t multiplies h_{t-1} (h0 at t = 0) by Wh, so dWh sums h_{t-1}^T da_t.",
+    "db": "db sums da_t over the batch and over time.",
+}
+"""The output hints of the same model's sequence backward for ``dWh`` and ``db``."""
 
 
 def with_dnext(inputs, rng, dtype=np.float64, *, names=("dnext_h",), zero=()):
@@ -122,6 +155,23 @@ def cache_of(forward, layout):
         return {name: value for name, value in zip(layout, cache) if name not in i}
 
     return given
+
+
+def recurrent_check(forward, backward=None, *, cache=None, torch_kind=None, **declaration):
+    """The ``Check`` of ``forward``, or of ``backward`` when given, named after the function it checks.
+
+    Its reference is :func:`reference` ``(forward, backward, torch_kind=...)``;
+    a backward's ``given`` is :func:`cache_of` ``(forward, cache)``, ``cache``
+    naming the fields of the cache. ``declaration``: the rest of the check
+    (the cases, the hints, the known mistakes), as ``Check`` takes it.
+    """
+    checked, given = (forward, None) if backward is None else (backward, cache_of(forward, cache))
+    return Check(
+        name=checked.__name__,
+        reference=reference(forward, backward, torch_kind=torch_kind),
+        given=given,
+        **declaration,
+    )
 
 
 def torch_truth(i):

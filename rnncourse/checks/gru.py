@@ -25,12 +25,14 @@ import numpy as np
 
 from rnncourse.numpy import gru_backward, gru_forward, gru_step_backward, gru_step_forward, sigmoid
 
-from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias
+from ._core import Case, Mistake, changed_outputs, nonzero_bias
 from ._recurrent import (
-    cache_of,
+    DWH_OF_THE_WRONG_STATE,
+    LOOP_RUNS_FORWARDS,
+    OFF_BY_ONE_IN_TIME,
     hidden_cases,
     previous_states,
-    reference,
+    recurrent_check,
     sequence_backward_inputs,
     shifted_states,
     step_backward_inputs,
@@ -185,9 +187,8 @@ def _bptt(i, *, carry=True, forwards=False, dWh_state="previous", direct=True):
 # --- gru_step_forward -----------------------------------------------------------------
 
 
-GRU_STEP_FORWARD = Check(
-    name="gru_step_forward",
-    reference=reference(gru_step_forward, torch_kind="GRU"),
+GRU_STEP_FORWARD = recurrent_check(
+    gru_step_forward, torch_kind="GRU",
     visible=(
         Case(
             "input_only",
@@ -266,9 +267,8 @@ def _sequence_h(i, **mistake):
     return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["bx"], i["bh"], **mistake)}
 
 
-GRU_FORWARD = Check(
-    name="gru_forward",
-    reference=reference(gru_forward, torch_kind="GRU"),
+GRU_FORWARD = recurrent_check(
+    gru_forward, torch_kind="GRU",
     visible=(
         Case(
             "one_step",
@@ -296,8 +296,7 @@ GRU_FORWARD = Check(
             changed_outputs(_sequence_h, carry=False),
         ),
         Mistake(
-            "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
-            "and the last state is included.",
+            OFF_BY_ONE_IN_TIME,
             lambda i: shifted_states(_sequence_h(i)["h"], i["h0"]),
         ),
         Mistake(
@@ -319,10 +318,8 @@ GRU_FORWARD = Check(
 _step_backward_inputs = step_backward_inputs(_step_inputs)
 
 
-GRU_STEP_BACKWARD = Check(
-    name="gru_step_backward",
-    reference=reference(gru_step_forward, gru_step_backward, torch_kind="GRU"),
-    given=cache_of(gru_step_forward, STEP_CACHE),
+GRU_STEP_BACKWARD = recurrent_check(
+    gru_step_forward, gru_step_backward, cache=STEP_CACHE, torch_kind="GRU",
     visible=(
         Case(
             "keep_state",
@@ -386,10 +383,8 @@ GRU_STEP_BACKWARD = Check(
 _backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
-GRU_BACKWARD = Check(
-    name="gru_backward",
-    reference=reference(gru_forward, gru_backward, torch_kind="GRU"),
-    given=cache_of(gru_forward, SEQUENCE_CACHE),
+GRU_BACKWARD = recurrent_check(
+    gru_forward, gru_backward, cache=SEQUENCE_CACHE, torch_kind="GRU",
     visible=(
         Case(
             "one_step",
@@ -431,11 +426,11 @@ GRU_BACKWARD = Check(
             changed_outputs(_bptt, direct=False),
         ),
         Mistake(
-            "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0.",
+            LOOP_RUNS_FORWARDS,
             changed_outputs(_bptt, forwards=True),
         ),
         Mistake(
-            "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t.",
+            DWH_OF_THE_WRONG_STATE,
             changed_outputs(_bptt, dWh_state="current"),
         ),
     ),

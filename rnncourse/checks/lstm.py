@@ -24,12 +24,16 @@ import numpy as np
 
 from rnncourse.numpy import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward, sigmoid
 
-from ._core import Case, Check, Mistake, changed_outputs, nonzero_bias
+from ._core import Case, Mistake, changed_outputs, nonzero_bias
 from ._recurrent import (
-    cache_of,
+    AFFINE_SEQUENCE_HINTS,
+    AFFINE_STEP_HINTS,
+    DWH_OF_THE_WRONG_STATE,
+    LOOP_RUNS_FORWARDS,
+    OFF_BY_ONE_IN_TIME,
     hidden_cases,
     previous_states,
-    reference,
+    recurrent_check,
     sequence_backward_inputs,
     shifted_states,
     step_backward_inputs,
@@ -207,9 +211,8 @@ def _bptt(i, *, carry_h=True, carry_c=True, carry_c_without_forget=False, forwar
 # --- lstm_step_forward ----------------------------------------------------------------
 
 
-LSTM_STEP_FORWARD = Check(
-    name="lstm_step_forward",
-    reference=reference(lstm_step_forward, torch_kind="LSTM"),
+LSTM_STEP_FORWARD = recurrent_check(
+    lstm_step_forward, torch_kind="LSTM",
     visible=(
         Case(
             "input_only",
@@ -309,9 +312,8 @@ def _sequence_h(i, **mistake):
     return {"h": _sequence(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], **mistake)[0]}
 
 
-LSTM_FORWARD = Check(
-    name="lstm_forward",
-    reference=reference(lstm_forward, torch_kind="LSTM"),
+LSTM_FORWARD = recurrent_check(
+    lstm_forward, torch_kind="LSTM",
     visible=(
         Case(
             "one_step",
@@ -357,8 +359,7 @@ LSTM_FORWARD = Check(
             changed_outputs(_sequence_h, c0_from_h0=True),
         ),
         Mistake(
-            "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
-            "and the last state is included.",
+            OFF_BY_ONE_IN_TIME,
             lambda i: shifted_states(_sequence_h(i)["h"], i["h0"]),
         ),
         Mistake(
@@ -375,10 +376,8 @@ LSTM_FORWARD = Check(
 _step_backward_inputs = step_backward_inputs(_step_inputs, names=("dnext_h", "dnext_c"))
 
 
-LSTM_STEP_BACKWARD = Check(
-    name="lstm_step_backward",
-    reference=reference(lstm_step_forward, lstm_step_backward, torch_kind="LSTM"),
-    given=cache_of(lstm_step_forward, STEP_CACHE),
+LSTM_STEP_BACKWARD = recurrent_check(
+    lstm_step_forward, lstm_step_backward, cache=STEP_CACHE, torch_kind="LSTM",
     visible=(
         Case(
             "dnext_h_only",
@@ -403,12 +402,8 @@ LSTM_STEP_BACKWARD = Check(
     output_hints={
         "*": "Every gradient is wrong: check dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2) and "
         "da = [da_i, da_f, da_g, da_o], the (N, 4H) gradient of the pre-activations, first.",
-        "dx": "dx = da Wx^T.",
-        "dprev_h": "dprev_h = da Wh^T.",
+        **AFFINE_STEP_HINTS,
         "dprev_c": "next_c = f * prev_c + i * g, so dprev_c = dc * f.",
-        "dWx": "dWx = x^T da.",
-        "dWh": "dWh = prev_h^T da.",
-        "db": "b is added to every row: db sums da over the batch.",
     },
     mistakes=(
         Mistake(
@@ -443,10 +438,8 @@ LSTM_STEP_BACKWARD = Check(
 _backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
-LSTM_BACKWARD = Check(
-    name="lstm_backward",
-    reference=reference(lstm_forward, lstm_backward, torch_kind="LSTM"),
-    given=cache_of(lstm_forward, SEQUENCE_CACHE),
+LSTM_BACKWARD = recurrent_check(
+    lstm_forward, lstm_backward, cache=SEQUENCE_CACHE, torch_kind="LSTM",
     visible=(
         Case(
             "one_step",
@@ -478,8 +471,7 @@ LSTM_BACKWARD = Check(
     output_hints={
         "*": "Every gradient is wrong: at step t, use dnext_h = dh[:, t] + the dprev_h of step t+1 and "
         "dnext_c = the dprev_c of step t+1 (zeros at the last step).",
-        "dWh": "Step t multiplies h_{t-1} (h0 at t = 0) by Wh, so dWh sums h_{t-1}^T da_t.",
-        "db": "db sums da_t over the batch and over time.",
+        **AFFINE_SEQUENCE_HINTS,
         "dh0": "dh0 is the dprev_h that step 0 sends back.",
     },
     mistakes=(
@@ -499,7 +491,7 @@ LSTM_BACKWARD = Check(
             changed_outputs(_bptt, carry_c_without_forget=True),
         ),
         Mistake(
-            "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0.",
+            LOOP_RUNS_FORWARDS,
             changed_outputs(_bptt, forwards=True),
         ),
         Mistake(
@@ -508,7 +500,7 @@ LSTM_BACKWARD = Check(
             changed_outputs(_bptt, forget_sees_current_cell=True),
         ),
         Mistake(
-            "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t.",
+            DWH_OF_THE_WRONG_STATE,
             changed_outputs(_bptt, dWh_state="current"),
         ),
     ),

@@ -13,11 +13,15 @@ import numpy as np
 
 from rnncourse.numpy import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward, sigmoid
 
-from ._core import Case, Check, Mistake, nonzero_bias, random_cases
+from ._core import Case, Mistake, nonzero_bias, random_cases
 from ._recurrent import (
-    cache_of,
+    AFFINE_SEQUENCE_HINTS,
+    AFFINE_STEP_HINTS,
+    DWH_OF_THE_WRONG_STATE,
+    LOOP_RUNS_FORWARDS,
+    OFF_BY_ONE_IN_TIME,
     previous_states,
-    reference,
+    recurrent_check,
     sequence_backward_inputs,
     shifted_states,
     step_backward_inputs,
@@ -60,9 +64,8 @@ def _step(i, Wh=None, Wx=None):
     return i["x"] @ Wx + i["prev_h"] @ Wh + i["b"]
 
 
-RNN_STEP_FORWARD = Check(
-    name="rnn_step_forward",
-    reference=reference(rnn_step_forward),
+RNN_STEP_FORWARD = recurrent_check(
+    rnn_step_forward,
     visible=(
         Case(
             "input_only",
@@ -133,9 +136,8 @@ def _states(i):
     return rnn_forward(i["x"], i["h0"], i["Wx"], i["Wh"], i["b"])[0]
 
 
-RNN_FORWARD = Check(
-    name="rnn_forward",
-    reference=reference(rnn_forward),
+RNN_FORWARD = recurrent_check(
+    rnn_forward,
     visible=(
         Case(
             "one_step",
@@ -163,8 +165,7 @@ RNN_FORWARD = Check(
             _no_carry,
         ),
         Mistake(
-            "Off by one in time: h[:, t] must be the state *after* step t, so h[:, 0] is not h0 "
-            "and the last state is included.",
+            OFF_BY_ONE_IN_TIME,
             lambda i: shifted_states(_states(i), i["h0"]),
         ),
         Mistake(
@@ -198,10 +199,8 @@ def _step_da(i):
 _step_backward_inputs = step_backward_inputs(_step_inputs)
 
 
-RNN_STEP_BACKWARD = Check(
-    name="rnn_step_backward",
-    reference=reference(rnn_step_forward, rnn_step_backward),
-    given=cache_of(rnn_step_forward, STEP_CACHE),
+RNN_STEP_BACKWARD = recurrent_check(
+    rnn_step_forward, rnn_step_backward, cache=STEP_CACHE,
     visible=(
         Case("small", "N=2, D=3, H=4", "", lambda rng: _step_backward_inputs(rng, 2, 3, 4)),
         Case(
@@ -214,11 +213,7 @@ RNN_STEP_BACKWARD = Check(
     hidden=lambda rng: random_cases(rng, _step_backward_inputs, N=(1, 5), D=(1, 6), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: check da, the gradient of the pre-activation a = x Wx + prev_h Wh + b, first.",
-        "dx": "dx = da Wx^T.",
-        "dprev_h": "dprev_h = da Wh^T.",
-        "dWx": "dWx = x^T da.",
-        "dWh": "dWh = prev_h^T da.",
-        "db": "b is added to every row: db sums da over the batch.",
+        **AFFINE_STEP_HINTS,
     },
     mistakes=(
         Mistake(
@@ -281,10 +276,8 @@ def _bptt_variant(i, *, carry=True, carry_after_derivative=False, dWh_state="pre
 _backward_inputs = sequence_backward_inputs(_seq_inputs)
 
 
-RNN_BACKWARD = Check(
-    name="rnn_backward",
-    reference=reference(rnn_forward, rnn_backward),
-    given=cache_of(rnn_forward, SEQUENCE_CACHE),
+RNN_BACKWARD = recurrent_check(
+    rnn_forward, rnn_backward, cache=SEQUENCE_CACHE,
     visible=(
         Case(
             "one_step",
@@ -308,8 +301,7 @@ RNN_BACKWARD = Check(
     hidden=lambda rng: random_cases(rng, _backward_inputs, N=(1, 4), T=(2, 7), D=(1, 5), H=(1, 6)),
     output_hints={
         "*": "Every gradient is wrong: check da_t = (dh[:, t] + the gradient from step t+1) * (1 - h_t**2) first.",
-        "dWh": "Step t multiplies h_{t-1} (h0 at t = 0) by Wh, so dWh sums h_{t-1}^T da_t.",
-        "db": "db sums da_t over the batch and over time.",
+        **AFFINE_SEQUENCE_HINTS,
         "dh0": "dh0 is the gradient step 0 sends back: da_0 Wh^T.",
     },
     mistakes=(
@@ -323,11 +315,11 @@ RNN_BACKWARD = Check(
             lambda i: _bptt_variant(i, carry_after_derivative=True),
         ),
         Mistake(
-            "The loop runs forwards in time; backpropagation goes from t = T-1 down to 0.",
+            LOOP_RUNS_FORWARDS,
             lambda i: _bptt_variant(i, forwards=True),
         ),
         Mistake(
-            "dWh uses the wrong state: step t multiplies h_{t-1} (h0 at t = 0) by Wh, not h_t.",
+            DWH_OF_THE_WRONG_STATE,
             lambda i: {"dWh": _bptt_variant(i, dWh_state="current")["dWh"]},
         ),
     ),
