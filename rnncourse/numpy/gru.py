@@ -114,7 +114,7 @@ def gru_step_backward(dnext_h, cache):
     ----------
     dnext_h : ndarray (N, H), upstream gradient of ``next_h``.
     cache : ``(x, prev_h, Wx, Wh, r, z, n, hn)`` from :func:`gru_step_forward`
-        (and ``False`` after it for ``reset_after=False``). Not modified.
+        (and ``False`` after it for ``reset_after=False``).
 
     Returns
     -------
@@ -206,7 +206,7 @@ def gru_backward(dh, cache):
     dh : ndarray (N, T, H), upstream gradient of every hidden state ``h[:, t]``
         (from the loss at that step only, not through later steps).
     cache : ``(x, h0, Wx, Wh, r, z, n, hn, h)`` from :func:`gru_forward` (and
-        ``False`` after it for ``reset_after=False``). Not modified.
+        ``False`` after it for ``reset_after=False``).
 
     Returns
     -------

@@ -62,7 +62,6 @@ def affine_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, M): gradient of the loss with respect to ``out``.
-    cache : from :func:`affine_forward`; not modified.
 
     Returns
     -------
@@ -107,7 +106,6 @@ def temporal_affine_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, T, M).
-    cache : from :func:`temporal_affine_forward`; not modified.
 
     Returns
     -------
@@ -174,7 +172,7 @@ def embedding_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, T, D).
-    cache : ``(idx, W)``, from :func:`embedding_forward`; not modified.
+    cache : ``(idx, W)``, from :func:`embedding_forward`.
 
     Returns
     -------

@@ -111,7 +111,6 @@ def linear_attention_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, T, E), upstream gradient of ``out``.
-    cache : from :func:`linear_attention_forward`. Not modified.
 
     Returns
     -------
@@ -213,7 +212,6 @@ def linear_attention_rnn_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, T, E), upstream gradient of ``out``.
-    cache : from :func:`linear_attention_rnn_forward`. Not modified.
 
     Returns
     -------

@@ -76,7 +76,7 @@ def rnn_step_backward(dnext_h, cache):
     ----------
     dnext_h : ndarray (N, H), upstream gradient of ``h_t``.
     cache : ``(x, prev_h, Wx, Wh, next_h)`` from :func:`rnn_step_forward`
-        (and ``"relu"`` after it for that nonlinearity). Not modified.
+        (and ``"relu"`` after it for that nonlinearity).
 
     Returns
     -------
@@ -145,7 +145,7 @@ def rnn_backward(dh, cache):
     dh : ndarray (N, T, H), upstream gradient of every hidden state ``h[:, t]``
         (from the loss at that step only, not through later steps).
     cache : ``(x, h0, Wx, Wh, h)`` from :func:`rnn_forward` (and ``"relu"``
-        after it for that nonlinearity). Not modified.
+        after it for that nonlinearity).
 
     Returns
     -------
