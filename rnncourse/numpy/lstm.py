@@ -134,9 +134,8 @@ def lstm_forward(x, h0, Wx, Wh, b, c0=None, *, return_state=False):
     ----------
     x : ndarray (N, T, D), the input sequences.
     h0 : ndarray (N, H), the initial hidden state.
-    Wx : ndarray (D, 4H), input-to-hidden weights.
-    Wh : ndarray (H, 4H), hidden-to-hidden weights.
-    b : ndarray (4H,), bias.
+    Wx, Wh, b : ndarray (D, 4H), (H, 4H), (4H,), the weights of
+        :func:`lstm_step_forward`, the same at every step.
     c0 : ndarray (N, H), the initial cell state; None (default) means zeros.
     return_state : if True, also return the final cell state (for stateful
         truncated backpropagation through time).

@@ -110,10 +110,9 @@ def rnn_forward(x, h0, Wx, Wh, b, *, nonlinearity="tanh"):
     ----------
     x : ndarray (N, T, D), the input sequences.
     h0 : ndarray (N, H), the initial hidden state.
-    Wx : ndarray (D, H), input-to-hidden weights.
-    Wh : ndarray (H, H), hidden-to-hidden weights.
-    b : ndarray (H,), bias.
-    nonlinearity : ``"tanh"`` (default) or ``"relu"``.
+    Wx, Wh, b : ndarray (D, H), (H, H), (H,), the weights of
+        :func:`rnn_step_forward`, the same at every step.
+    nonlinearity : as for :func:`rnn_step_forward`.
 
     Returns
     -------
