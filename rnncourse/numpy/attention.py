@@ -170,7 +170,8 @@ def scaled_dot_product_scores_forward(q, k):
 def scaled_dot_product_scores_backward(dscores, cache):
     """Backward pass of :func:`scaled_dot_product_scores_forward`.
 
-    N: batch size, Tq: number of queries, Tk: number of keys, D: query and key size.
+    It is :func:`dot_product_scores_backward`: the cache carries the scale
+    ``1 / sqrt(D)``, which multiplies both gradients.
 
     Parameters
     ----------
