@@ -215,8 +215,7 @@ def linear_attention_rnn_backward(dout, cache):
 
     Returns
     -------
-    dq, dk : ndarray (N, T, F)
-    dv : ndarray (N, T, E)
+    dq, dk, dv : the gradients :func:`linear_attention_backward` gives, to rounding.
     """
     q, k, v, phi_q, phi_k, S, z, out, den = cache
     dout = _check_upstream(dout, out.shape)
