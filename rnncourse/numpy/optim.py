@@ -509,7 +509,7 @@ class AdamW(Adam):
         As for :class:`Adam`, with the same defaults.
     weight_decay : float, default 1e-2
 
-    State per parameter: Adam's, ``exp_avg`` (``m``) and ``exp_avg_sq`` (``v``).
+    State per parameter: ``exp_avg`` (``m``) and ``exp_avg_sq`` (``v``).
     """
 
     _decoupled_weight_decay = True
