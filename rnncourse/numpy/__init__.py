@@ -23,13 +23,20 @@ One convention for the whole package, stated here once:
   promotion gives the inputs (float32 in, float32 out). Integer arrays where
   floats are expected raise ``ValueError``.
 - **Forward and backward come in pairs.** ``forward(...) -> (out, cache)``
-  and ``backward(dout, cache) -> gradients`` in the order of the forward's
-  inputs. Backward never modifies the cache: calling it twice gives the same
-  result. The caches of the RNN, LSTM and GRU are flat tuples of arrays in the
-  layouts their docstrings state, which the exercises state too: a step's
-  inputs, then what it computed; a sequence's inputs, then the steps' fields
-  stacked batch-first ``(N, T, H)``. A sequence function is its step function
-  in a loop, as an exercise asks a learner to write it.
+  and ``backward(dout, cache) -> gradients``. The backward takes the
+  upstream gradient, the gradient of the loss with respect to the forward's
+  output, of its shape and named after it (``dout``, ``dh``, ``dy``,
+  ``dscores``), and the ``cache`` its forward returned, which it never
+  modifies: calling it twice gives the same result. It returns the gradients
+  of the forward's inputs in the order of the forward's arguments, each of its
+  input's shape (``dx`` for ``x``, ``dWx`` for ``Wx``; integer inputs such as
+  token ids have none). A backward's docstring says what is its own: its
+  upstream gradient, its results, its notes. The caches of the RNN, LSTM and
+  GRU are flat tuples of arrays in the layouts their docstrings state, which
+  the exercises state too: a step's inputs, then what it computed; a
+  sequence's inputs, then the steps' fields stacked batch-first ``(N, T, H)``.
+  A sequence function is its step function in a loop, as an exercise asks a
+  learner to write it.
 - **Bad input** raises ``ValueError`` saying what was expected and what came:
   ``h0 has shape (4, 3); expected (N, H) = (4, 5)``.
 

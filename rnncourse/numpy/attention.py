@@ -129,7 +129,6 @@ def dot_product_scores_backward(dscores, cache):
     Parameters
     ----------
     dscores : ndarray (N, Tq, Tk).
-    cache : from :func:`dot_product_scores_forward`; not modified.
 
     Returns
     -------
@@ -171,12 +170,12 @@ def scaled_dot_product_scores_forward(q, k):
 def scaled_dot_product_scores_backward(dscores, cache):
     """Backward pass of :func:`scaled_dot_product_scores_forward`.
 
-    N: batch size, Tq: number of queries, Tk: number of keys, D: query and key size.
+    It is :func:`dot_product_scores_backward`: the cache carries the scale
+    ``1 / sqrt(D)``, which multiplies both gradients.
 
     Parameters
     ----------
     dscores : ndarray (N, Tq, Tk).
-    cache : from :func:`scaled_dot_product_scores_forward`; not modified.
 
     Returns
     -------
@@ -245,7 +244,6 @@ def additive_scores_backward(dscores, cache):
     Parameters
     ----------
     dscores : ndarray (N, Tq, Tk).
-    cache : from :func:`additive_scores_forward`; not modified.
 
     Returns
     -------
@@ -331,7 +329,6 @@ def masked_softmax_backward(dweights, cache):
     Parameters
     ----------
     dweights : ndarray (N, Tq, Tk).
-    cache : from :func:`masked_softmax_forward`; not modified.
 
     Returns
     -------
@@ -433,7 +430,7 @@ def attention_backward(dcontext, cache, dweights=None):
     Parameters
     ----------
     dcontext : ndarray (N, Tq, Dv): gradient with respect to ``context``.
-    cache : from :func:`attention_forward`; not modified. Its length says the
+    cache : from :func:`attention_forward`. Its length says the
         score: 4 arrays scaled dot product, 5 dot product, 8 additive.
     dweights : ndarray (N, Tq, Tk), optional: gradient with respect to the
         returned ``weights``, for a loss that also reads them (an attention

@@ -114,7 +114,7 @@ def gru_step_backward(dnext_h, cache):
     ----------
     dnext_h : ndarray (N, H), upstream gradient of ``next_h``.
     cache : ``(x, prev_h, Wx, Wh, r, z, n, hn)`` from :func:`gru_step_forward`
-        (and ``False`` after it for ``reset_after=False``). Not modified.
+        (and ``False`` after it for ``reset_after=False``).
 
     Returns
     -------
@@ -167,10 +167,8 @@ def gru_forward(x, h0, Wx, Wh, bx, bh, *, reset_after=True):
     ----------
     x : ndarray (N, T, D), the input sequences.
     h0 : ndarray (N, H), the initial hidden state.
-    Wx : ndarray (D, 3H), input-to-hidden weights.
-    Wh : ndarray (H, 3H), hidden-to-hidden weights.
-    bx : ndarray (3H,), input-side bias.
-    bh : ndarray (3H,), hidden-side bias.
+    Wx, Wh, bx, bh : ndarray (D, 3H), (H, 3H), (3H,), (3H,), the weights of
+        :func:`gru_step_forward`, the same at every step.
     reset_after : True (default, torch's GRU) or False (Cho et al. 2014);
         see :func:`gru_step_forward`.
 
@@ -206,7 +204,7 @@ def gru_backward(dh, cache):
     dh : ndarray (N, T, H), upstream gradient of every hidden state ``h[:, t]``
         (from the loss at that step only, not through later steps).
     cache : ``(x, h0, Wx, Wh, r, z, n, hn, h)`` from :func:`gru_forward` (and
-        ``False`` after it for ``reset_after=False``). Not modified.
+        ``False`` after it for ``reset_after=False``).
 
     Returns
     -------

@@ -20,8 +20,10 @@ __all__ = [
 ]
 
 
-def _check_affine_params(x, W, b):
-    """Check ``W (D, M)`` and ``b (M,)`` against the last axis of ``x``."""
+def _affine_inputs(x, W, b, x_dims):
+    """Check ``x`` (its axes named by ``x_dims``, the last ``D``), ``W (D, M)`` and ``b (M,)``."""
+    x = float_array("x", x)
+    dims("x", x, x_dims)
     D = x.shape[-1]
     W = float_array("W", W)
     dims("W", W, "D M")
@@ -29,7 +31,7 @@ def _check_affine_params(x, W, b):
     expect_shape("W", W, "D M", (D, M))
     b = float_array("b", b)
     expect_shape("b", b, "M", (M,))
-    return W, b
+    return x, W, b
 
 
 def affine_forward(x, W, b):
@@ -48,9 +50,7 @@ def affine_forward(x, W, b):
     out : ndarray (N, M).
     cache : what :func:`affine_backward` needs.
     """
-    x = float_array("x", x)
-    dims("x", x, "N D")
-    W, b = _check_affine_params(x, W, b)
+    x, W, b = _affine_inputs(x, W, b, "N D")
     return x @ W + b, (x, W)
 
 
@@ -62,7 +62,6 @@ def affine_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, M): gradient of the loss with respect to ``out``.
-    cache : from :func:`affine_forward`; not modified.
 
     Returns
     -------
@@ -92,9 +91,7 @@ def temporal_affine_forward(x, W, b):
     out : ndarray (N, T, M).
     cache : what :func:`temporal_affine_backward` needs.
     """
-    x = float_array("x", x)
-    dims("x", x, "N T D")
-    W, b = _check_affine_params(x, W, b)
+    x, W, b = _affine_inputs(x, W, b, "N T D")
     # matmul broadcasts over N and T: one product instead of a loop over time.
     return x @ W + b, (x, W)
 
@@ -107,7 +104,6 @@ def temporal_affine_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, T, M).
-    cache : from :func:`temporal_affine_forward`; not modified.
 
     Returns
     -------
@@ -174,7 +170,7 @@ def embedding_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, T, D).
-    cache : ``(idx, W)``, from :func:`embedding_forward`; not modified.
+    cache : ``(idx, W)``, from :func:`embedding_forward`.
 
     Returns
     -------

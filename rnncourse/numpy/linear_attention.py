@@ -111,7 +111,6 @@ def linear_attention_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, T, E), upstream gradient of ``out``.
-    cache : from :func:`linear_attention_forward`. Not modified.
 
     Returns
     -------
@@ -213,12 +212,10 @@ def linear_attention_rnn_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray (N, T, E), upstream gradient of ``out``.
-    cache : from :func:`linear_attention_rnn_forward`. Not modified.
 
     Returns
     -------
-    dq, dk : ndarray (N, T, F)
-    dv : ndarray (N, T, E)
+    dq, dk, dv : the gradients :func:`linear_attention_backward` gives, to rounding.
     """
     q, k, v, phi_q, phi_k, S, z, out, den = cache
     dout = _check_upstream(dout, out.shape)

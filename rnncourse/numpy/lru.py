@@ -153,7 +153,6 @@ def lru_backward(dy, cache):
     Parameters
     ----------
     dy : ndarray (N, T, D), upstream gradient of ``y``.
-    cache : from :func:`lru_forward`. Not modified.
 
     Returns
     -------

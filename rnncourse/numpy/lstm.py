@@ -92,7 +92,7 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     dnext_h : ndarray (N, H), upstream gradient of ``next_h``.
     dnext_c : ndarray (N, H), upstream gradient of ``next_c``.
     cache : ``(x, prev_h, prev_c, Wx, Wh, i, f, g, o, tanh_c)`` from
-        :func:`lstm_step_forward`. Not modified.
+        :func:`lstm_step_forward`.
 
     Returns
     -------
@@ -134,9 +134,8 @@ def lstm_forward(x, h0, Wx, Wh, b, c0=None, *, return_state=False):
     ----------
     x : ndarray (N, T, D), the input sequences.
     h0 : ndarray (N, H), the initial hidden state.
-    Wx : ndarray (D, 4H), input-to-hidden weights.
-    Wh : ndarray (H, 4H), hidden-to-hidden weights.
-    b : ndarray (4H,), bias.
+    Wx, Wh, b : ndarray (D, 4H), (H, 4H), (4H,), the weights of
+        :func:`lstm_step_forward`, the same at every step.
     c0 : ndarray (N, H), the initial cell state; None (default) means zeros.
     return_state : if True, also return the final cell state (for stateful
         truncated backpropagation through time).
@@ -181,7 +180,7 @@ def lstm_backward(dh, cache, *, dc_last=None, return_state=False):
     dh : ndarray (N, T, H), upstream gradient of every hidden state ``h[:, t]``
         (from the loss at that step only, not through later steps).
     cache : ``(x, h0, c0, Wx, Wh, i, f, g, o, tanh_c, h, c)`` from
-        :func:`lstm_forward`. Not modified.
+        :func:`lstm_forward`.
     dc_last : ndarray (N, H), upstream gradient of the final cell state
         ``c_last``; None (default) means zeros.
     return_state : if True, also return ``dc0``.

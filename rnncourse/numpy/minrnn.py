@@ -170,7 +170,6 @@ def min_gru_backward(dh, cache):
     Parameters
     ----------
     dh : ndarray (N, T, H), upstream gradient of every ``h_t``.
-    cache : from :func:`min_gru_forward`. Not modified.
 
     Returns
     -------
@@ -265,7 +264,6 @@ def min_lstm_backward(dh, cache):
     Parameters
     ----------
     dh : ndarray (N, T, H), upstream gradient of every ``h_t``.
-    cache : from :func:`min_lstm_forward`. Not modified.
 
     Returns
     -------

@@ -252,7 +252,6 @@ def stacked_rnn_backward(dout, cache, *, dh_n=None, dc_n=None):
     Parameters
     ----------
     dout : (N, T, K*H) upstream gradient on ``out``.
-    cache : from :func:`stacked_rnn_forward`; not modified.
     dh_n : (L*K, N, H) upstream gradient on ``h_n``, or None for zeros.
     dc_n : (L*K, N, H) upstream gradient on ``c_n`` (lstm only), or None.
 

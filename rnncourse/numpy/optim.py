@@ -505,11 +505,8 @@ class AdamW(Adam):
 
     Parameters
     ----------
-    params : dict of str -> ndarray
-        Parameters (float32 or float64), updated in place.
-    lr : float, default 1e-3
-    betas : (float, float), default (0.9, 0.999)
-    eps : float, default 1e-8
+    params, lr, betas, eps
+        As for :class:`Adam`, with the same defaults.
     weight_decay : float, default 1e-2
 
     State per parameter: ``exp_avg`` (``m``) and ``exp_avg_sq`` (``v``).

@@ -76,7 +76,7 @@ def rnn_step_backward(dnext_h, cache):
     ----------
     dnext_h : ndarray (N, H), upstream gradient of ``h_t``.
     cache : ``(x, prev_h, Wx, Wh, next_h)`` from :func:`rnn_step_forward`
-        (and ``"relu"`` after it for that nonlinearity). Not modified.
+        (and ``"relu"`` after it for that nonlinearity).
 
     Returns
     -------
@@ -110,10 +110,9 @@ def rnn_forward(x, h0, Wx, Wh, b, *, nonlinearity="tanh"):
     ----------
     x : ndarray (N, T, D), the input sequences.
     h0 : ndarray (N, H), the initial hidden state.
-    Wx : ndarray (D, H), input-to-hidden weights.
-    Wh : ndarray (H, H), hidden-to-hidden weights.
-    b : ndarray (H,), bias.
-    nonlinearity : ``"tanh"`` (default) or ``"relu"``.
+    Wx, Wh, b : ndarray (D, H), (H, H), (H,), the weights of
+        :func:`rnn_step_forward`, the same at every step.
+    nonlinearity : as for :func:`rnn_step_forward`.
 
     Returns
     -------
@@ -145,7 +144,7 @@ def rnn_backward(dh, cache):
     dh : ndarray (N, T, H), upstream gradient of every hidden state ``h[:, t]``
         (from the loss at that step only, not through later steps).
     cache : ``(x, h0, Wx, Wh, h)`` from :func:`rnn_forward` (and ``"relu"``
-        after it for that nonlinearity). Not modified.
+        after it for that nonlinearity).
 
     Returns
     -------

@@ -78,12 +78,17 @@ def _check_recurrence(a, b, h0):
     N, T, H = a.shape
     if T == 0:
         raise ValueError(f"a has shape {a.shape}; expected at least one time step (T >= 1)")
+    return a, b, _initial_state("h0", h0, N, H, np.result_type(a, b))
+
+
+def _initial_state(name, h0, N, H, dtype, fill=0.0):
+    """``h0`` checked as a float or complex ndarray (N, H); None gives one of ``dtype`` filled with ``fill``."""
     if h0 is None:
-        h0 = np.zeros((N, H), np.result_type(a, b))
-    h0 = _inexact("h0", h0)
-    dims("h0", h0, "N H")
-    expect_shape("h0", h0, "N H", (N, H))
-    return a, b, h0
+        return np.full((N, H), fill, dtype)
+    h0 = _inexact(name, h0)
+    dims(name, h0, "N H")
+    expect_shape(name, h0, "N H", (N, H))
+    return h0
 
 
 def _with_h0(a, b, h0):
@@ -192,14 +197,13 @@ def hillis_steele_scan(a, b, h0=None, *, trace=None):
 
     Parameters
     ----------
-    a, b : ndarray (N, T, H), real or complex.
-    h0 : ndarray (N, H) or None (zeros).
+    a, b, h0 : as for :func:`linear_recurrence`.
     trace : list or None. If a list, each round appends how many positions it
         combined: ``len(trace)`` is the depth, ``sum(trace)`` the work.
 
     Returns
     -------
-    h : ndarray (N, T, H)
+    h : ndarray (N, T, H), as :func:`linear_recurrence` returns it.
     """
     a, b, h0 = _check_recurrence(a, b, h0)
     A, B = a.astype(np.result_type(a, b, h0)), _with_h0(a, b, h0)
@@ -257,14 +261,12 @@ def blelloch_scan(a, b, h0=None, *, trace=None):
 
     Parameters
     ----------
-    a, b : ndarray (N, T, H), real or complex.
-    h0 : ndarray (N, H) or None (zeros).
-    trace : list or None. If a list, each round appends how many combines it
-        made: ``len(trace)`` is the depth, ``sum(trace)`` the work.
+    a, b, h0 : as for :func:`linear_recurrence`.
+    trace : list or None, as for :func:`hillis_steele_scan`.
 
     Returns
     -------
-    h : ndarray (N, T, H)
+    h : ndarray (N, T, H), as :func:`linear_recurrence` returns it.
     """
     a, b, h0 = _check_recurrence(a, b, h0)
     return _prefixes(a, _with_h0(a, b, h0), compose_affine, trace)[1]
@@ -276,17 +278,13 @@ def parallel_scan(a, b, h0=None):
     The same result as the loop, to rounding (the products are grouped
     differently). This is :func:`blelloch_scan`, the work-efficient scan.
 
-    N: batch size, T: sequence length, H: state size.
-
     Parameters
     ----------
-    a : ndarray (N, T, H), real or complex, the coefficients.
-    b : ndarray (N, T, H), real or complex, the inputs.
-    h0 : ndarray (N, H) or None, the state before the first step (zeros if None).
+    a, b, h0 : as for :func:`linear_recurrence`.
 
     Returns
     -------
-    h : ndarray (N, T, H)
+    h : ndarray (N, T, H), as :func:`linear_recurrence` returns it.
     """
     return blelloch_scan(a, b, h0)
 
@@ -319,11 +317,7 @@ def log_space_scan(log_a, log_b, log_h0=None):
     if np.iscomplexobj(log_a) or np.iscomplexobj(log_b):
         raise ValueError("log_space_scan takes real logarithms (positive a and b); got complex arrays")
     N, T, H = log_a.shape
-    if log_h0 is None:
-        log_h0 = np.full((N, H), -np.inf, np.result_type(log_a, log_b))
-    log_h0 = _inexact("log_h0", log_h0)
-    dims("log_h0", log_h0, "N H")
-    expect_shape("log_h0", log_h0, "N H", (N, H))
+    log_h0 = _initial_state("log_h0", log_h0, N, H, np.result_type(log_a, log_b), fill=-np.inf)
 
     a_star = np.cumsum(log_a, axis=1)  # log(a_1 ... a_t)
     # h0 is the term s = 0, with a*_0 = 0
@@ -342,12 +336,7 @@ def _check_matrix_recurrence(A, b, h0):
     expect_shape("A", A, "N T H H", (N, T, H, H))
     if T == 0:
         raise ValueError(f"b has shape {b.shape}; expected at least one time step (T >= 1)")
-    if h0 is None:
-        h0 = np.zeros((N, H), np.result_type(A, b))
-    h0 = _inexact("h0", h0)
-    dims("h0", h0, "N H")
-    expect_shape("h0", h0, "N H", (N, H))
-    return A, b, h0
+    return A, b, _initial_state("h0", h0, N, H, np.result_type(A, b))
 
 
 def _combine_matrix(first, second):

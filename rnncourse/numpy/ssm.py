@@ -171,7 +171,6 @@ def selective_ssm_backward(dy, cache):
     Parameters
     ----------
     dy : ndarray (N, T, D), upstream gradient of ``y``.
-    cache : from :func:`selective_ssm_forward`. Not modified.
 
     Returns
     -------
