@@ -230,6 +230,19 @@ def region(ax, x0, y0, x1, y1, color="#f3f3f3", edge="0.7", pad=0.05):
                                 fc=_color(color), ec=_color(edge), lw=1, zorder=0))
 
 
+def _state_path(ax, y, x_prev, x_times, x_plus, x_next):
+    """The thick state path of ``h_t = a_t * h_{t-1} + b_t`` at height ``y``: the box ``h_{t-1}`` at
+    ``x_prev``, a product at ``x_times``, a sum at ``x_plus`` and the box ``h_t`` at ``x_next``, joined edge
+    to edge (the GRU, minGRU, LRU and selective SSM diagrams)."""
+    box(ax, (x_prev, y), "$h_{t-1}$", "state")
+    op(ax, (x_times, y), r"$\times$")
+    op(ax, (x_plus, y), "$+$")
+    box(ax, (x_next, y), "$h_t$", "state")
+    wire(ax, [(x_prev + 0.35, y), (x_times - 0.2, y)], "path", 2.2)
+    wire(ax, [(x_times + 0.2, y), (x_plus - 0.2, y)], "path", 2.2)
+    wire(ax, [(x_plus + 0.2, y), (x_next - 0.35, y)], "path", 2.2)
+
+
 # --- measuring and showing -----------------------------------------------------------------
 
 
@@ -621,13 +634,7 @@ def gru_cell():
     Y_H, Y_BUS = 3.2, 0.0
     x_z, x_r, x_n = 1.5, 2.6, 3.8
     region(ax, 0.1, -0.45, 6.0, 3.95)
-    box(ax, (-0.65, Y_H), "$h_{t-1}$", "state")
-    box(ax, (6.85, Y_H), "$h_t$", "state")
-    op(ax, (x_z, Y_H), r"$\times$")
-    op(ax, (x_n, Y_H), "$+$")
-    wire(ax, [(-0.3, Y_H), (x_z - 0.2, Y_H)], "path", 2.2)
-    wire(ax, [(x_z + 0.2, Y_H), (x_n - 0.2, Y_H)], "path", 2.2)
-    wire(ax, [(x_n + 0.2, Y_H), (6.5, Y_H)], "path", 2.2)
+    _state_path(ax, Y_H, -0.65, x_z, x_n, 6.85)
     label(ax, (2.7, Y_H + 0.3), r"state path: $\odot z_t$ and $+$", color="path", va="bottom")
     box(ax, (x_z, 1.1), r"$\sigma$", "gate", w=0.66)
     label(ax, (x_z - 0.4, 1.1), "$z_t$", ha="right")
@@ -1137,13 +1144,7 @@ def min_gru_cell():
     Y_H, Y_BUS = 2.9, -0.2
     x_z, x_h, x_mix = 1.5, 3.3, 3.3
     region(ax, 0.2, -0.55, 5.2, 3.5)
-    box(ax, (-0.65, Y_H), "$h_{t-1}$", "state")
-    box(ax, (6.0, Y_H), "$h_t$", "state")
-    op(ax, (x_z, Y_H), r"$\times$")
-    op(ax, (x_mix, Y_H), "$+$")
-    wire(ax, [(-0.3, Y_H), (x_z - 0.2, Y_H)], "path", 2.2)
-    wire(ax, [(x_z + 0.2, Y_H), (x_mix - 0.2, Y_H)], "path", 2.2)
-    wire(ax, [(x_mix + 0.2, Y_H), (5.65, Y_H)], "path", 2.2)
+    _state_path(ax, Y_H, -0.65, x_z, x_mix, 6.0)
     label(ax, (2.4, Y_H + 0.28), "linear in $h$", color="path", va="bottom")
     box(ax, (x_z, 0.6), r"$\sigma$", "gate", w=0.66)
     label(ax, (x_z - 0.42, 0.6), "$z_t$", ha="right")
@@ -1183,13 +1184,7 @@ def lru_cell():
     """Chapter 9: one step of the LRU: a complex diagonal recurrence between a real input and output."""
     fig, ax = diagram((-1.0, 7.0), (-1.4, 2.85), width=5.6)
     Y = 1.6
-    box(ax, (-0.45, Y), "$h_{t-1}$", "state")
-    op(ax, (1.1, Y), r"$\times$")
-    op(ax, (2.6, Y), "$+$")
-    box(ax, (4.1, Y), "$h_t$", "state")
-    wire(ax, [(-0.1, Y), (0.9, Y)], "path", 2.2)
-    wire(ax, [(1.3, Y), (2.4, Y)], "path", 2.2)
-    wire(ax, [(2.8, Y), (3.75, Y)], "path", 2.2)
+    _state_path(ax, Y, -0.45, 1.1, 2.6, 4.1)
     label(ax, (1.1, Y + 0.3), r"$\lambda \in \mathbb{C}^H$", color="path", va="bottom")
     label(ax, (2.6, Y + 0.3), "elementwise", color="path", va="bottom")
     box(ax, (0.9, -0.95), "$x_t$", "input")
@@ -1212,13 +1207,7 @@ def selective_ssm_step():
     ``delta_t`` and the vectors ``B_t``, ``C_t``; the state is decayed by ``exp(delta_t A)`` and written."""
     fig, ax = diagram((-1.1, 6.9), (-1.5, 3.05), width=5.6)
     Y = 2.1
-    box(ax, (-0.5, Y), "$h_{t-1}$", "state")
-    op(ax, (1.3, Y), r"$\times$")
-    op(ax, (3.1, Y), "$+$")
-    box(ax, (4.5, Y), "$h_t$", "state")
-    wire(ax, [(-0.15, Y), (1.1, Y)], "path", 2.2)
-    wire(ax, [(1.5, Y), (2.9, Y)], "path", 2.2)
-    wire(ax, [(3.3, Y), (4.15, Y)], "path", 2.2)
+    _state_path(ax, Y, -0.5, 1.3, 3.1, 4.5)
     label(ax, (1.3, Y + 0.28), r"$e^{\Delta_t A}$", color="path", va="bottom")
     label(ax, (3.1, Y + 0.28), r"$\Delta_t B_t\, x_t$", color="path", va="bottom")
     box(ax, (1.3, 0.45), r"$\Delta_t$", "gate", w=0.8)

@@ -310,8 +310,18 @@ def _kill_and_remove(dirs):
                 time.sleep(0.005)
         except OSError:
             freezer = None
+    _kill_all(list(dirs.values()), freezer)
+    for d in dirs.values():
+        _rmdir(d)
+
+
+def _kill_all(folders, freezer=None):
+    """SIGKILL the processes of the cgroup ``folders`` until none is left (at most 1000 rounds, 5 ms apart).
+
+    ``freezer``: a frozen cgroup v1 freezer, thawed after each round (a frozen process dies only once thawed).
+    """
     for _ in range(1000):
-        pids = sorted({p for d in dirs.values() for p in _procs(d)})
+        pids = sorted({p for d in folders for p in _procs(d)})
         if not pids:
             break
         for pid in pids:
@@ -321,12 +331,10 @@ def _kill_and_remove(dirs):
                 pass
         if freezer is not None:
             try:
-                _write(freezer / "freezer.state", "THAWED")  # a frozen process dies only once thawed
+                _write(freezer / "freezer.state", "THAWED")
             except OSError:
                 pass
         time.sleep(0.005)
-    for d in dirs.values():
-        _rmdir(d)
 
 
 class JobCgroup:
@@ -432,16 +440,7 @@ def _kill_and_remove_v2(folder):
             _write(folder / "cgroup.freeze", 1)  # a frozen process still dies of SIGKILL in v2
         except OSError:
             pass
-    for _ in range(1000):
-        pids = _procs(folder)
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.005)
+    _kill_all([folder])
     _rmdir(folder)
 
 

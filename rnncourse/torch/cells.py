@@ -86,6 +86,16 @@ class _Cell:
         if x.shape[-1] != self.input_size:
             raise InputError(f"input has inconsistent input_size: got {x.shape[-1]} expected {self.input_size}")
 
+    def _forward_one_state(self, input, hx, step, **options):
+        """The forward of RNNCell and GRUCell, whose state is h alone: ``step(x, h, weights, **options)``."""
+        x, unbatched = self._batched_input(input)
+        self._check_state_dim(hx, "hidden")
+        self._check_input_size(x)
+        h = self._state(hx, "hidden0", x, unbatched)
+        self._check_dtypes(x, hidden0=h)
+        h_next = step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, **options)
+        return h_next.squeeze(0) if unbatched else h_next
+
     def _check_dtypes(self, x, **states):
         """The input in the weights' dtype and each state in the input's (autocast casts them itself)."""
         if torch.is_autocast_enabled(x.device.type):
@@ -101,8 +111,16 @@ class _Cell:
                 raise InputError(f"{name} has dtype {state.dtype}; expected {x.dtype} like the input")
 
 
+# The lines of the Parameters section that the three cells' docstrings share word for word, composed
+# into their ``__doc__`` (as torch.nn's rnn.py composes its docstrings from named pieces).
+_SIZE_AND_BIAS_ARGUMENTS = """\
+    input_size : int, D.
+    hidden_size : int, H.
+    bias : default True. False: ``bias_ih`` and ``bias_hh`` are None."""
+
+
 class RNNCell(_Cell, nn.RNNCell):
-    """One step of the Elman RNN; ``torch.nn.RNNCell`` with our forward.
+    __doc__ = """One step of the Elman RNN; ``torch.nn.RNNCell`` with our forward.
 
     N: batch size, D: ``input_size``, H: ``hidden_size``.
 
@@ -111,9 +129,7 @@ class RNNCell(_Cell, nn.RNNCell):
 
     Parameters
     ----------
-    input_size : int, D.
-    hidden_size : int, H.
-    bias : default True. False: ``bias_ih`` and ``bias_hh`` are None.
+""" + _SIZE_AND_BIAS_ARGUMENTS + """
     nonlinearity : ``'tanh'`` (default) or ``'relu'``.
     device, dtype : of the parameters.
 
@@ -132,18 +148,11 @@ class RNNCell(_Cell, nn.RNNCell):
 
     def forward(self, input, hx=None):
         """``h'`` ``(N, H)``, or ``(H,)`` for unbatched input."""
-        x, unbatched = self._batched_input(input)
-        self._check_state_dim(hx, "hidden")
-        self._check_input_size(x)
-        h = self._state(hx, "hidden0", x, unbatched)
-        self._check_dtypes(x, hidden0=h)
-        h_next = rnn_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
-                          relu=self.nonlinearity == "relu")
-        return h_next.squeeze(0) if unbatched else h_next
+        return self._forward_one_state(input, hx, rnn_step, relu=self.nonlinearity == "relu")
 
 
 class LSTMCell(_Cell, nn.LSTMCell):
-    """One step of the LSTM; ``torch.nn.LSTMCell`` with our forward.
+    __doc__ = """One step of the LSTM; ``torch.nn.LSTMCell`` with our forward.
 
     N: batch size, D: ``input_size``, H: ``hidden_size``. Gates stacked ``i, f, g, o``::
 
@@ -153,9 +162,7 @@ class LSTMCell(_Cell, nn.LSTMCell):
 
     Parameters
     ----------
-    input_size : int, D.
-    hidden_size : int, H.
-    bias : default True. False: ``bias_ih`` and ``bias_hh`` are None.
+""" + _SIZE_AND_BIAS_ARGUMENTS + """
     device, dtype : of the parameters.
 
     Attributes ``weight_ih`` ``(4H, D)``, ``weight_hh`` ``(4H, H)``,
@@ -190,7 +197,7 @@ class LSTMCell(_Cell, nn.LSTMCell):
 
 
 class GRUCell(_Cell, nn.GRUCell):
-    """One step of the GRU (torch's variant: reset after the product); ``torch.nn.GRUCell`` with our forward.
+    __doc__ = """One step of the GRU (torch's variant: reset after the product); ``torch.nn.GRUCell`` with our forward.
 
     N: batch size, D: ``input_size``, H: ``hidden_size``. Gates stacked ``r, z, n``::
 
@@ -201,9 +208,7 @@ class GRUCell(_Cell, nn.GRUCell):
 
     Parameters
     ----------
-    input_size : int, D.
-    hidden_size : int, H.
-    bias : default True. False: ``bias_ih`` and ``bias_hh`` are None.
+""" + _SIZE_AND_BIAS_ARGUMENTS + """
     device, dtype : of the parameters.
 
     Attributes ``weight_ih`` ``(3H, D)``, ``weight_hh`` ``(3H, H)``,
@@ -219,10 +224,4 @@ class GRUCell(_Cell, nn.GRUCell):
 
     def forward(self, input, hx=None):
         """``h'`` ``(N, H)``, or ``(H,)`` for unbatched input."""
-        x, unbatched = self._batched_input(input)
-        self._check_state_dim(hx, "hidden")
-        self._check_input_size(x)
-        h = self._state(hx, "hidden0", x, unbatched)
-        self._check_dtypes(x, hidden0=h)
-        h_next = gru_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        return h_next.squeeze(0) if unbatched else h_next
+        return self._forward_one_state(input, hx, gru_step)

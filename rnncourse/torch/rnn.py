@@ -336,6 +336,14 @@ class _Recurrent:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input, torch.stack(h_n), (torch.stack(c_n) if c_n else None)
 
+    def _forward_one_state(self, input, hx):
+        """The forward of RNN and GRU, whose state is h alone: ``(output, h_n)``."""
+        unbatched = isinstance(input, torch.Tensor) and input.dim() == 2
+        if hx is not None:
+            self._check_state_dims([hx], unbatched)
+        output, h_n, _ = self._forward(input, hx, None)
+        return output, h_n
+
     def _forward(self, input, h0, c0):
         """The forward shared by the three: ``(output, h_n, c_n or None)``."""
         if _dynamo_steps_around_rnns():
@@ -370,31 +378,18 @@ class _Recurrent:
             output = output.transpose(0, 1)
         return output, h_n, c_n
 
-class RNN(_Recurrent, nn.RNN):
-    """Elman RNN, ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``; ``torch.nn.RNN`` with our forward.
-
-    T: sequence length, N: batch size, D: ``input_size``, H: ``hidden_size``,
-    L: ``num_layers``, K: 2 if ``bidirectional`` else 1.
-
-    Parameters
-    ----------
-    input_size : int, D.
-    hidden_size : int, H.
-    num_layers : int, default 1. Layer ``l > 0`` reads the ``K*H`` outputs of layer ``l - 1``.
-    nonlinearity : ``'tanh'`` (default) or ``'relu'``.
+# Docstring pieces that RNN and GRU share word for word, composed into their ``__doc__``
+# (as torch.nn's rnn.py composes its docstrings from named pieces); help() shows the whole text.
+_LAYER_OPTIONS = """\
     bias : bool, default True. False: no ``bias_ih_l*``, ``bias_hh_l*``.
     batch_first : bool, default False. True: input and output are ``(N, T, *)``
         (the states stay ``(L*K, N, H)``).
     dropout : float in [0, 1], default 0. Dropout on the outputs of every layer
         but the last, in training mode.
     bidirectional : bool, default False.
-    device, dtype : of the parameters.
+    device, dtype : of the parameters."""
 
-    Attributes ``weight_ih_l{k}`` ``(H, D_k)`` (``D_0 = D``, ``D_k = K*H``),
-    ``weight_hh_l{k}`` ``(H, H)``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` ``(H,)``,
-    suffixed ``_reverse`` for the backward direction; each drawn from
-    ``U(-1/sqrt(H), 1/sqrt(H))``.
-
+_FORWARD_ONE_STATE = """\
     Forward ``(input, hx=None) -> (output, h_n)``
     ----------------------------------------------
     input : ``(T, N, D)``, ``(N, T, D)`` with ``batch_first``, unbatched
@@ -406,6 +401,28 @@ class RNN(_Recurrent, nn.RNN):
     h_n : ``(L*K, N, H)``, the final state of every layer and direction (for
         packed input, each sequence's state after its own last step).
     """
+
+
+class RNN(_Recurrent, nn.RNN):
+    __doc__ = """Elman RNN, ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``; ``torch.nn.RNN`` with our forward.
+
+    T: sequence length, N: batch size, D: ``input_size``, H: ``hidden_size``,
+    L: ``num_layers``, K: 2 if ``bidirectional`` else 1.
+
+    Parameters
+    ----------
+    input_size : int, D.
+    hidden_size : int, H.
+    num_layers : int, default 1. Layer ``l > 0`` reads the ``K*H`` outputs of layer ``l - 1``.
+    nonlinearity : ``'tanh'`` (default) or ``'relu'``.
+""" + _LAYER_OPTIONS + """
+
+    Attributes ``weight_ih_l{k}`` ``(H, D_k)`` (``D_0 = D``, ``D_k = K*H``),
+    ``weight_hh_l{k}`` ``(H, H)``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` ``(H,)``,
+    suffixed ``_reverse`` for the backward direction; each drawn from
+    ``U(-1/sqrt(H), 1/sqrt(H))``.
+
+""" + _FORWARD_ONE_STATE
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None, **unsupported):
@@ -419,11 +436,7 @@ class RNN(_Recurrent, nn.RNN):
 
     def forward(self, input, hx=None):
         """See the class docstring: ``(output, h_n)``."""
-        unbatched = isinstance(input, torch.Tensor) and input.dim() == 2
-        if hx is not None:
-            self._check_state_dims([hx], unbatched)
-        output, h_n, _ = self._forward(input, hx, None)
-        return output, h_n
+        return self._forward_one_state(input, hx)
 
 
 class LSTM(_Recurrent, nn.LSTM):
@@ -493,7 +506,7 @@ class LSTM(_Recurrent, nn.LSTM):
 
 
 class GRU(_Recurrent, nn.GRU):
-    """Gated recurrent unit (torch's variant: reset after the product); ``torch.nn.GRU`` with our forward.
+    __doc__ = """Gated recurrent unit (torch's variant: reset after the product); ``torch.nn.GRU`` with our forward.
 
     T: sequence length, N: batch size, D: ``input_size``, H: ``hidden_size``,
     L: ``num_layers``, K: 2 if ``bidirectional`` else 1.
@@ -510,30 +523,14 @@ class GRU(_Recurrent, nn.GRU):
     input_size : int, D.
     hidden_size : int, H.
     num_layers : int, default 1. Layer ``l > 0`` reads the ``K*H`` outputs of layer ``l - 1``.
-    bias : bool, default True. False: no ``bias_ih_l*``, ``bias_hh_l*``.
-    batch_first : bool, default False. True: input and output are ``(N, T, *)``
-        (the states stay ``(L*K, N, H)``).
-    dropout : float in [0, 1], default 0. Dropout on the outputs of every layer
-        but the last, in training mode.
-    bidirectional : bool, default False.
-    device, dtype : of the parameters.
+""" + _LAYER_OPTIONS + """
 
     Attributes ``weight_ih_l{k}`` ``(3H, D_k)`` (``D_0 = D``, ``D_k = K*H``),
     ``weight_hh_l{k}`` ``(3H, H)``, ``bias_ih_l{k}``, ``bias_hh_l{k}``
     ``(3H,)``, suffixed ``_reverse`` for the backward direction; each drawn
     from ``U(-1/sqrt(H), 1/sqrt(H))``.
 
-    Forward ``(input, hx=None) -> (output, h_n)``
-    ----------------------------------------------
-    input : ``(T, N, D)``, ``(N, T, D)`` with ``batch_first``, unbatched
-        ``(T, D)``, or a ``PackedSequence`` of variable-length sequences.
-    hx : ``(L*K, N, H)`` (``(L*K, H)`` unbatched) initial states; None: zeros.
-    output : ``(T, N, K*H)`` (``(N, T, K*H)``, ``(T, K*H)``, or a
-        ``PackedSequence``), the last layer's h at every step, forward
-        direction first.
-    h_n : ``(L*K, N, H)``, the final state of every layer and direction (for
-        packed input, each sequence's state after its own last step).
-    """
+""" + _FORWARD_ONE_STATE
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, device=None, dtype=None, **unsupported):
@@ -544,8 +541,4 @@ class GRU(_Recurrent, nn.GRU):
 
     def forward(self, input, hx=None):
         """See the class docstring: ``(output, h_n)``."""
-        unbatched = isinstance(input, torch.Tensor) and input.dim() == 2
-        if hx is not None:
-            self._check_state_dims([hx], unbatched)
-        output, h_n, _ = self._forward(input, hx, None)
-        return output, h_n
+        return self._forward_one_state(input, hx)

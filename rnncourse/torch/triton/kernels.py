@@ -200,6 +200,25 @@ def _before(init, seq, t, T, N, H, REVERSE: tl.constexpr):
 
 
 @triton.jit
+def _tile(pid_b, N, H, G: tl.constexpr, BN: tl.constexpr, BH: tl.constexpr):
+    """What a program of the grid ``(cdiv(N, BN), cdiv(H, BH))`` owns: its ``BN`` batch rows and ``BH`` units.
+
+    Returns ``rows``, ``units`` and their masks ``row_ok``, ``unit_ok``;
+    ``own``, the offsets of this program's ``(BN, BH)`` block in an ``(N, H)``
+    slot, and its mask ``own_ok``; ``gate_own``, the offsets of its block of
+    gate block 0 in an ``(N, G*H)`` slot (block j: ``+ j * H``).
+    """
+    rows = pid_b * BN + tl.arange(0, BN)
+    units = tl.program_id(1) * BH + tl.arange(0, BH)
+    row_ok = rows < N
+    unit_ok = units < H
+    own = rows[:, None] * H + units[None, :]
+    own_ok = row_ok[:, None] & unit_ok[None, :]
+    gate_own = rows[:, None] * (G * H) + units[None, :]
+    return rows, units, row_ok, unit_ok, own, own_ok, gate_own
+
+
+@triton.jit
 def _dot(a, b, acc, PRECISION: tl.constexpr, UPCAST: tl.constexpr):
     """``acc + a @ b``, float32 accumulation.
 
@@ -285,13 +304,7 @@ def lstm_forward_kernel(
         tile, then the time-out flag.
     """
     pid_b = tl.program_id(0)
-    rows = pid_b * BN + tl.arange(0, BN)
-    units = tl.program_id(1) * BH + tl.arange(0, BH)
-    row_ok = rows < N
-    unit_ok = units < H
-    own = rows[:, None] * H + units[None, :]  # this program's (BN, BH) block of an (N, H) slot
-    own_ok = row_ok[:, None] & unit_ok[None, :]
-    gate_own = rows[:, None] * (4 * H) + units[None, :]  # gate block 0 of an (N, 4H) slot
+    rows, units, row_ok, unit_ok, own, own_ok, gate_own = _tile(pid_b, N, H, 4, BN, BH)
     if RESIDENT:
         ks = tl.arange(0, HP)
         k_ok = ks < H
@@ -362,13 +375,7 @@ def lstm_backward_kernel(
         reaches the state before ``s_end`` (after the last step: ``dc_0``).
     """
     pid_b = tl.program_id(0)
-    rows = pid_b * BN + tl.arange(0, BN)
-    units = tl.program_id(1) * BH + tl.arange(0, BH)
-    row_ok = rows < N
-    unit_ok = units < H
-    own = rows[:, None] * H + units[None, :]
-    own_ok = row_ok[:, None] & unit_ok[None, :]
-    gate_own = rows[:, None] * (4 * H) + units[None, :]
+    rows, units, row_ok, unit_ok, own, own_ok, gate_own = _tile(pid_b, N, H, 4, BN, BH)
     if RESIDENT:
         ks = tl.arange(0, HP)
         k_ok = ks < H
@@ -441,13 +448,7 @@ def gru_forward_kernel(
     sync : as in ``lstm_forward_kernel``.
     """
     pid_b = tl.program_id(0)
-    rows = pid_b * BN + tl.arange(0, BN)
-    units = tl.program_id(1) * BH + tl.arange(0, BH)
-    row_ok = rows < N
-    unit_ok = units < H
-    own = rows[:, None] * H + units[None, :]
-    own_ok = row_ok[:, None] & unit_ok[None, :]
-    gate_own = rows[:, None] * (3 * H) + units[None, :]
+    rows, units, row_ok, unit_ok, own, own_ok, gate_own = _tile(pid_b, N, H, 3, BN, BH)
     if RESIDENT:
         ks = tl.arange(0, HP)
         k_ok = ks < H
@@ -512,13 +513,7 @@ def gru_backward_kernel(
         step visited (the direct path to ``h_0``).
     """
     pid_b = tl.program_id(0)
-    rows = pid_b * BN + tl.arange(0, BN)
-    units = tl.program_id(1) * BH + tl.arange(0, BH)
-    row_ok = rows < N
-    unit_ok = units < H
-    own = rows[:, None] * H + units[None, :]
-    own_ok = row_ok[:, None] & unit_ok[None, :]
-    gate_own = rows[:, None] * (3 * H) + units[None, :]
+    rows, units, row_ok, unit_ok, own, own_ok, gate_own = _tile(pid_b, N, H, 3, BN, BH)
     if RESIDENT:
         ks = tl.arange(0, HP)
         k_ok = ks < H
