@@ -116,6 +116,12 @@ def _parser():
     return parser
 
 
+def _error(command, message):
+    """Say on stderr why ``rnncourse COMMAND`` stops, and return the exit status of an instructor's error, 2."""
+    print(f"rnncourse {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
 def _report(args):
     from rnncourse.grader import lms
     from rnncourse.grader.core import GradeError
@@ -125,8 +131,7 @@ def _report(args):
         path = write_report(args.dir)
         lms.write(os.path.join(args.dir, lms.LMS), [args.dir])
     except (GradeError, OSError) as err:
-        print(f"rnncourse report: error: {err}", file=sys.stderr)
-        return 2
+        return _error("report", err)
     print(f"rnncourse report: {path}; {os.path.join(args.dir, lms.LMS)}", file=sys.stderr)
     return 0
 
@@ -138,8 +143,7 @@ def _lms(args):
     try:
         rows = lms.write(args.out, args.dirs)
     except (GradeError, OSError) as err:
-        print(f"rnncourse lms: error: {err}", file=sys.stderr)
-        return 2
+        return _error("lms", err)
     print(f"rnncourse lms: {len(rows)} student(s), {len(args.dirs)} assignment(s): {args.out}", file=sys.stderr)
     return 0
 
@@ -168,8 +172,7 @@ def _run_grader(run):
     try:
         return run(), None
     except (GradeError, CourseError) as err:
-        print(f"rnncourse grade: error: {err}", file=sys.stderr)
-        return None, 2
+        return None, _error("grade", err)
     except KeyboardInterrupt:
         print("rnncourse grade: interrupted", file=sys.stderr)
         return None, 130
@@ -202,22 +205,17 @@ def _grade(args):
     if args.check_solutions:
         if (args.submissions is not None or args.students or args.out or args.db or args.autograded or args.submitted_at
                 or args.scheduler):
-            print("rnncourse grade: error: --check-solutions takes the assignment alone (and limits): it grades the "
-                  "course's own notebooks and writes nothing", file=sys.stderr)
-            return 2
+            return _error("grade", "--check-solutions takes the assignment alone (and limits): it grades the "
+                          "course's own notebooks and writes nothing")
         return _check_solutions(args)
     if args.submissions is None:
-        print("rnncourse grade: error: the submissions folder is missing: rnncourse grade ASSIGNMENT SUBMISSIONS",
-              file=sys.stderr)
-        return 2
+        return _error("grade", "the submissions folder is missing: rnncourse grade ASSIGNMENT SUBMISSIONS")
     out = args.out or os.path.join("graded", args.assignment)
     submitted_at = {}
     for given in args.submitted_at:
         student, equals, when = given.partition("=")
         if not equals or not student:
-            print(f"rnncourse grade: error: --submitted-at takes ID=TIME (e.g. alice='2024-05-01 14:38:12'), got "
-                  f"{given!r}", file=sys.stderr)
-            return 2
+            return _error("grade", f"--submitted-at takes ID=TIME (e.g. alice='2024-05-01 14:38:12'), got {given!r}")
         submitted_at[student] = when
     start = time.monotonic()
     rows, status = _run_grader(
