@@ -19,7 +19,7 @@ import numpy as np
 
 from .lstm import lstm_step_backward, lstm_step_forward
 from .rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
-from ._checks import check_nonlinearity, dims, expect_shape, float_array, one_of, positive_int, recurrent_inputs
+from ._checks import check_nonlinearity, dims, expect_shape, float_array, one_of, positive_int, recurrent_inputs, upstream_gradient
 
 __all__ = [
     "truncated_bptt",
@@ -253,7 +253,7 @@ def gradient_norms_through_time(x, h0, Wx, Wh, b, dh_last, *, cell="rnn", c0=Non
     x, h0, Wx, Wh, b, (N, T, D, H) = _rnn_inputs(x, h0, Wx, Wh, b, gates=4 if cell == "lstm" else 1)
     if T == 0:
         raise ValueError("x has T = 0 steps; expected at least one")
-    dh_last = expect_shape("dh_last", float_array("dh_last", dh_last), "N H", (N, H))
+    dh_last = upstream_gradient("dh_last", dh_last, "N H", (N, H))
 
     caches, h, c = [], h0, None
     if cell == "lstm":

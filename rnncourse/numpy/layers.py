@@ -8,7 +8,7 @@ with ``W`` of shape ``(D, M)``.
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array, int_array
+from ._checks import dims, expect_shape, float_array, int_array, upstream_gradient
 
 __all__ = [
     "affine_forward",
@@ -70,8 +70,7 @@ def affine_backward(dout, cache):
     db : ndarray (M,): ``dout`` summed over the batch, since ``b`` is added to every row.
     """
     x, W = cache
-    dout = float_array("dout", dout)
-    expect_shape("dout", dout, "N M", (x.shape[0], W.shape[1]))
+    dout = upstream_gradient("dout", dout, "N M", (x.shape[0], W.shape[1]))
     return dout @ W.T, x.T @ dout, dout.sum(axis=0)
 
 
@@ -114,8 +113,7 @@ def temporal_affine_backward(dout, cache):
     x, W = cache
     N, T, D = x.shape
     M = W.shape[1]
-    dout = float_array("dout", dout)
-    expect_shape("dout", dout, "N T M", (N, T, M))
+    dout = upstream_gradient("dout", dout, "N T M", (N, T, M))
     dW = x.reshape(N * T, D).T @ dout.reshape(N * T, M)
     return dout @ W.T, dW, dout.sum(axis=(0, 1))
 
@@ -178,8 +176,7 @@ def embedding_backward(dout, cache):
     """
     idx, W = cache
     V, D = W.shape
-    dout = float_array("dout", dout)
-    expect_shape("dout", dout, "N T D", idx.shape + (D,))
+    dout = upstream_gradient("dout", dout, "N T D", idx.shape + (D,))
     dW = np.zeros((V, D), dtype=np.result_type(dout.dtype, W.dtype))
     # ``dW[idx] += dout`` would keep only one of repeated ids; add.at sums them all.
     np.add.at(dW, idx.ravel(), dout.reshape(-1, D))

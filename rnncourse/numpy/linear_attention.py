@@ -31,7 +31,7 @@ With ``normalize=False``, ``den`` is None.
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array
+from ._checks import dims, expect_shape, float_array, upstream_gradient
 
 __all__ = [
     "elu_feature_map",
@@ -65,13 +65,6 @@ def _check(q, k, v, *, sequence=True):
     if sequence and q.shape[1] == 0:
         raise ValueError(f"q has shape {q.shape}; expected at least one time step (T >= 1)")
     return q, k, v
-
-
-def _check_upstream(dout, shape):
-    dout = float_array("dout", dout)
-    dims("dout", dout, "N T E")
-    expect_shape("dout", dout, "N T E", shape)
-    return dout
 
 
 def linear_attention_forward(q, k, v, *, normalize=True):
@@ -118,7 +111,7 @@ def linear_attention_backward(dout, cache):
     dv : ndarray (N, T, E)
     """
     q, k, v, phi_q, phi_k, weights, out, den = cache
-    dout = _check_upstream(dout, out.shape)
+    dout = upstream_gradient("dout", dout, "N T E", out.shape)
     T = q.shape[1]
     if den is None:
         dnum, dweights = dout, dout @ v.transpose(0, 2, 1)
@@ -218,7 +211,7 @@ def linear_attention_rnn_backward(dout, cache):
     dq, dk, dv : the gradients :func:`linear_attention_backward` gives, to rounding.
     """
     q, k, v, phi_q, phi_k, S, z, out, den = cache
-    dout = _check_upstream(dout, out.shape)
+    dout = upstream_gradient("dout", dout, "N T E", out.shape)
     N, T, F = q.shape
     E = v.shape[2]
     if den is None:

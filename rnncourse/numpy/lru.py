@@ -33,7 +33,7 @@ C_re, C_im, skip, lam, gamma, u, h)``, with ``u = x B`` (N, T, H) complex.
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array
+from ._checks import dims, expect_shape, float_array, upstream_gradient
 from .scan import linear_recurrence, linear_recurrence_backward, parallel_scan
 
 __all__ = ["lru_init", "lru_lambda", "lru_forward", "lru_backward"]
@@ -166,9 +166,7 @@ def lru_backward(dy, cache):
     x, h0, nu_log, theta_log, B_re, B_im, C_re, C_im, skip, lam, gamma, u, h = cache
     N, T, D = x.shape
     H = lam.shape[0]
-    dy = float_array("dy", dy)
-    dims("dy", dy, "N T D")
-    expect_shape("dy", dy, "N T D", x.shape)
+    dy = upstream_gradient("dy", dy, "N T D", x.shape)
 
     # y = Re(h C) + skip x = Re(h) C_re - Im(h) C_im + skip x
     rows_h = h.reshape(N * T, H)

@@ -37,7 +37,7 @@ Caches (flat tuples, the convention of the package):
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array
+from ._checks import dims, expect_shape, float_array, upstream_gradient
 from .activations import sigmoid, softplus
 from .scan import linear_recurrence, linear_recurrence_backward, log_space_scan
 
@@ -95,13 +95,6 @@ def _check(x, h0, weights, biases, mode, sequence=True):
     if mode == "parallel" and np.any(h0 < 0):
         raise ValueError("h0 has negative elements; mode='parallel' runs on logarithms and needs h0 >= 0")
     return x, h0, list(weights.values()), list(biases.values())
-
-
-def _check_upstream(dh, shape):
-    dh = float_array("dh", dh)
-    dims("dh", dh, "N T H")
-    expect_shape("dh", dh, "N T H", shape)
-    return dh
 
 
 # --- minGRU ----------------------------------------------------------------------------
@@ -181,7 +174,7 @@ def min_gru_backward(dh, cache):
     dbh : ndarray (H,)
     """
     x, h0, Wz, Wh, z, h_tilde, h = cache
-    dh = _check_upstream(dh, h.shape)
+    dh = upstream_gradient("dh", dh, "N T H", h.shape)
     # through the recurrence h_t = a_t h_{t-1} + b_t, with a = 1 - z, b = z h~
     da, db, dh0 = linear_recurrence_backward(dh, 1 - z, h, h0)
     dz = -da + db * h_tilde
@@ -272,7 +265,7 @@ def min_lstm_backward(dh, cache):
     dWf, dbf, dWi, dbi, dWh, dbh : the weights' (D, H) and biases' (H,) gradients, in the forward's order.
     """
     x, h0, Wf, Wi, Wh, f, i, h_tilde, h = cache
-    dh = _check_upstream(dh, h.shape)
+    dh = upstream_gradient("dh", dh, "N T H", h.shape)
     s = f + i
     a = f / s
     da, db, dh0 = linear_recurrence_backward(dh, a, h, h0)

@@ -26,7 +26,7 @@ import numpy as np
 from .gru import gru_backward, gru_forward
 from .lstm import lstm_backward, lstm_forward
 from .rnn import rnn_backward, rnn_forward
-from ._checks import check_nonlinearity, check_rng, dims, expect_shape, float_array, one_of, positive_int
+from ._checks import check_nonlinearity, check_rng, dims, expect_shape, float_array, one_of, positive_int, upstream_gradient
 
 __all__ = ["init_params", "stacked_rnn_forward", "stacked_rnn_backward"]
 
@@ -266,15 +266,12 @@ def stacked_rnn_backward(dout, cache, *, dh_n=None, dc_n=None):
         ``params[layer][direction]``.
     """
     cell, L, K, N, T, H = (cache[k] for k in ("cell", "L", "K", "N", "T", "H"))
-    dout = float_array("dout", dout)
-    expect_shape("dout", dout, "N T num_directions*H", (N, T, K * H))
+    dout = upstream_gradient("dout", dout, "N T num_directions*H", (N, T, K * H))
     if dh_n is not None:
-        dh_n = float_array("dh_n", dh_n)
-        expect_shape("dh_n", dh_n, "L*num_directions N H", (L * K, N, H))
+        dh_n = upstream_gradient("dh_n", dh_n, "L*num_directions N H", (L * K, N, H))
     if cell == "lstm":
         if dc_n is not None:
-            dc_n = float_array("dc_n", dc_n)
-            expect_shape("dc_n", dc_n, "L*num_directions N H", (L * K, N, H))
+            dc_n = upstream_gradient("dc_n", dc_n, "L*num_directions N H", (L * K, N, H))
     elif dc_n is not None:
         raise ValueError(f"dc_n was given for cell={cell!r}; only an LSTM has a cell state")
 

@@ -38,7 +38,7 @@ W_C, skip, delta, B, C, A_bar, h)``, with ``A_bar``, ``h`` of shape (N, T, D, S)
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array
+from ._checks import dims, expect_shape, float_array, upstream_gradient
 from .activations import softplus
 from .scan import linear_recurrence, linear_recurrence_backward, parallel_scan
 
@@ -184,9 +184,7 @@ def selective_ssm_backward(dy, cache):
     x, h0, A_log, W_delta, W_B, W_C, skip, delta, B, C, A_bar, h = cache
     N, T, D = x.shape
     S = A_log.shape[1]
-    dy = float_array("dy", dy)
-    dims("dy", dy, "N T D")
-    expect_shape("dy", dy, "N T D", x.shape)
+    dy = upstream_gradient("dy", dy, "N T D", x.shape)
 
     # y_t[d] = sum_s h_t[d, s] C_t[s] + skip[d] x_t[d]
     dC = (dy[..., None] * h).sum(axis=2)  # (N, T, S)
