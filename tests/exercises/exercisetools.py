@@ -78,6 +78,13 @@ def calling(fn, **functions):
     return bound
 
 
+def mistake_id(mistake):
+    """The test id of a ``(name, functions, says)`` mistake: the function checked, then the name of the
+    learner's wrong version of it (for a :func:`calling` one, of what the learner wrote)."""
+    name, functions, _ = mistake
+    return f"{name}-{getattr(functions[name], 'unbound', functions[name]).__name__}"
+
+
 # --- a learner's function as a notebook cell ----------------------------------------------
 
 

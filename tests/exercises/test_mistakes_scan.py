@@ -14,7 +14,8 @@ loses the points), and the backward's ``h`` is the reference's.
 import numpy as np
 import pytest
 
-from exercisetools import assert_mistake_fails_and_is_named, calling, in_float32, in_process, out_of_process, right_answers
+from exercisetools import (assert_mistake_fails_and_is_named, calling, in_float32, in_process, mistake_id, out_of_process,
+                           right_answers)
 from rnncourse.checks import judge, make_cases, run_case
 from rnncourse.checks.scan import max_rounds
 from rnncourse.numpy.scan import linear_recurrence as reference_recurrence
@@ -233,12 +234,7 @@ MISTAKES = [
 ]  # fmt: skip
 
 
-def _id(mistake):
-    name, fns, _ = mistake
-    return f"{name}-{getattr(fns[name], 'unbound', fns[name]).__name__}"
-
-
-@pytest.mark.parametrize("name, functions, says", MISTAKES, ids=[_id(m) for m in MISTAKES])
+@pytest.mark.parametrize("name, functions, says", MISTAKES, ids=[mistake_id(m) for m in MISTAKES])
 def test_a_mistake_fails_and_is_named(name, functions, says):
     assert_mistake_fails_and_is_named(name, functions, says)
 

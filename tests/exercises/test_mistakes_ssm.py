@@ -10,7 +10,7 @@ must give the same verdict and message as the learner's process.
 import numpy as np
 import pytest
 
-from exercisetools import assert_mistake_fails_and_is_named, calling, in_process
+from exercisetools import assert_mistake_fails_and_is_named, calling, in_process, mistake_id
 
 ASSIGNMENT = "09_ssm"
 
@@ -167,12 +167,7 @@ MISTAKES = [
 ]  # fmt: skip
 
 
-def _id(mistake):
-    name, fns, _ = mistake
-    return f"{name}-{getattr(fns[name], 'unbound', fns[name]).__name__}"
-
-
-@pytest.mark.parametrize("name, functions, says", MISTAKES, ids=[_id(m) for m in MISTAKES])
+@pytest.mark.parametrize("name, functions, says", MISTAKES, ids=[mistake_id(m) for m in MISTAKES])
 def test_a_mistake_fails_and_is_named(name, functions, says):
     assert_mistake_fails_and_is_named(name, functions, says)
 
