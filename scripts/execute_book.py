@@ -44,27 +44,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "book"))
+from booktools import toc_files  # noqa: E402  (the table of contents, read as the book's tests read it)
+
 # The jupyter-cache reader that myst-nb records for each kind of source (myst_nb/core/read.py).
 READERS = {".md": {"name": "myst_nb_md", "type": "plugin"}, ".ipynb": {"name": "nbformat", "type": "plugin"}}
-
-
-def toc_pages(toc_path):
-    """Every page of _toc.yml, root first, in reading order, as paths without suffix."""
-    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
-    pages = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                pages.append(node["file"])
-            for key in ("parts", "chapters", "sections"):
-                walk(node.get(key) or [])
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(toc)
-    return pages
 
 
 def notebook_sources(root):
@@ -72,7 +56,7 @@ def notebook_sources(root):
     from myst_nb.core.read import is_myst_markdown_notebook
 
     sources = []
-    for page in toc_pages(root / "_toc.yml"):
+    for page in toc_files(root / "_toc.yml"):
         for path in [root / page] if Path(page).suffix in READERS else [root / (page + s) for s in READERS]:
             if path.is_file():
                 if path.suffix == ".ipynb" or is_myst_markdown_notebook(path.read_text(encoding="utf-8")):

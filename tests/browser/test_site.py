@@ -45,12 +45,12 @@ import http.server
 import json
 import os
 import re
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-import yaml
 from PIL import Image
 
 from rnncourse import drawing
@@ -68,6 +68,9 @@ MAX_SHOT_HEIGHT = 10000  # Chromium cannot capture much taller pages in one imag
 
 import chromium  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tests" / "book"))
+from booktools import toc_files  # noqa: E402
+
 chromium.skip_unless_installed()
 
 try:
@@ -77,24 +80,7 @@ except ImportError:  # a missing requirement is an error, not a reason to skip
     raise ImportError("selenium is not installed: pip install -r requirements.txt") from None
 
 
-def toc_pages():
-    """Pages of the toc in reading order, root first, as paths without suffix."""
-    toc = yaml.safe_load(TOC.read_text(encoding="utf-8"))
-    pages = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                pages.append(re.sub(r"\.(md|ipynb)$", "", node["file"]))
-            for key in ("parts", "chapters", "sections"):
-                for child in node.get(key) or []:
-                    walk(child)
-
-    walk(toc)
-    return pages
-
-
-PAGES = toc_pages()
+PAGES = toc_files(TOC)
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
