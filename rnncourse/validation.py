@@ -1,7 +1,8 @@
 """Checks of the scalar arguments that many functions of the package share.
 
 One home for each check, so that every function says the same thing about
-the same mistake: "batch_size is 0; expected an integer >= 1". The checks
+the same mistake: "batch_size is 0; expected an integer >= 1", "cell is
+'elman'; expected 'rnn', 'lstm' or 'gru'". The checks
 of arrays (shapes, dtypes) belong to the modules that know the shapes.
 This module imports neither PyTorch nor anything else heavy, so the NumPy
 side, the data sets and the PyTorch side can all use it.
@@ -9,7 +10,7 @@ side, the data sets and the PyTorch side can all use it.
 
 import numpy as np
 
-__all__ = ["check_int", "check_probability"]
+__all__ = ["check_int", "check_probability", "check_choice", "check_rng"]
 
 
 def check_int(name, value, minimum=1, maximum=None):
@@ -67,3 +68,34 @@ def check_probability(name, p):
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p < 1:
         raise ValueError(f"{name} is {p!r}; expected a probability in [0, 1)")
     return float(p)
+
+
+def check_choice(name, value, choices):
+    """``value``, if it is one of ``choices``.
+
+    Raises
+    ------
+    ValueError
+        Listing the choices in their order: ``"cell is 'elman'; expected
+        'rnn', 'lstm' or 'gru'"``.
+    """
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+        raise ValueError(f"{name} is {value!r}; expected {listed}")
+    return value
+
+
+def check_rng(rng):
+    """``rng``, if it is a ``numpy.random.Generator``: randomness is passed in, never a hidden global seed.
+
+    Raises
+    ------
+    ValueError
+        ``"rng is int; expected a numpy.random.Generator, e.g. np.random.default_rng(0)"``.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"rng is {type(rng).__name__}; expected a numpy.random.Generator, "
+            "e.g. np.random.default_rng(0)"
+        )
+    return rng

@@ -1,4 +1,4 @@
-"""rnncourse.validation.check_int: the one integer check of the package, and the callers that use it."""
+"""rnncourse.validation: the scalar checks of the package (check_int, check_choice, check_rng), and the callers that use them."""
 
 import re
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnncourse.validation import check_int
+from rnncourse.validation import check_choice, check_int, check_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +40,23 @@ def test_the_bounds_are_inclusive(value, minimum, maximum):
 def test_everything_else_is_refused_with_a_message_that_names_it(value, kwargs, message):
     with pytest.raises(ValueError, match=f"^{message}$"):
         check_int("batch_size", value, **kwargs)
+
+
+def test_a_choice_outside_the_list_is_told_the_list_in_its_order():
+    with pytest.raises(ValueError, match=r"^cell is 'elman'; expected 'rnn', 'lstm' or 'gru'$"):
+        check_choice("cell", "elman", ("rnn", "lstm", "gru"))
+    with pytest.raises(ValueError, match=r"^mode is 'scan'; expected 'sequential' or 'parallel'$"):
+        check_choice("mode", "scan", ("sequential", "parallel"))
+    assert check_choice("cell", "gru", ("rnn", "lstm", "gru")) == "gru"
+
+
+def test_randomness_comes_from_a_generator_passed_in():
+    with pytest.raises(ValueError, match=r"^rng is int; expected a numpy.random.Generator"):
+        check_rng(0)
+    with pytest.raises(ValueError, match=r"^rng is NoneType; expected a numpy.random.Generator, e.g. np.random.default_rng\(0\)$"):
+        check_rng(None)
+    rng = np.random.default_rng(0)
+    assert check_rng(rng) is rng
 
 
 def test_importing_the_check_imports_no_torch():

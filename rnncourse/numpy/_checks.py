@@ -7,6 +7,8 @@ The public functions call these at their entry.
 
 import numpy as np
 
+from ..validation import check_choice
+
 NONLINEARITIES = ("tanh", "relu")
 
 
@@ -87,27 +89,9 @@ def positive_int(name, value):
     return int(value)
 
 
-def one_of(name, value, choices):
-    """Raise ``ValueError`` unless ``value`` is one of ``choices``:
-    ``cell is 'elman'; expected 'rnn', 'lstm' or 'gru'``."""
-    if value not in choices:
-        listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
-        raise ValueError(f"{name} is {value!r}; expected {listed}")
-    return value
-
-
 def check_nonlinearity(nonlinearity):
     """Raise ``ValueError`` unless ``nonlinearity`` is ``"tanh"`` or ``"relu"`` (the plain RNN's)."""
-    return one_of("nonlinearity", nonlinearity, NONLINEARITIES)
-
-
-def check_rng(rng):
-    """Raise ``ValueError`` unless ``rng`` is a ``numpy.random.Generator`` (no hidden global seed)."""
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng is {type(rng).__name__}; expected a numpy.random.Generator, "
-            "e.g. np.random.default_rng(0)"
-        )
+    return check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
 
 
 def recurrent_inputs(x, states, Wx, Wh, biases, *, gates, sequence=True, allow_empty=False):

@@ -17,9 +17,10 @@ The per-step loss enters the first two through a callback
 
 import numpy as np
 
+from ..validation import check_choice
 from .lstm import lstm_step_backward, lstm_step_forward
 from .rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
-from ._checks import check_nonlinearity, dims, expect_shape, float_array, one_of, positive_int, recurrent_inputs, upstream_gradient
+from ._checks import check_nonlinearity, dims, expect_shape, float_array, positive_int, recurrent_inputs, upstream_gradient
 
 __all__ = [
     "truncated_bptt",
@@ -246,7 +247,7 @@ def gradient_norms_through_time(x, h0, Wx, Wh, b, dh_last, *, cell="rnn", c0=Non
     norms : (T,) float64, ``norms[t] = ||dL/dh_t||``, the Frobenius norm over
         the batch and hidden units; ``norms[T-1] = ||dh_last||``.
     """
-    one_of("cell", cell, ("rnn", "lstm"))
+    check_choice("cell", cell, ("rnn", "lstm"))
     check_nonlinearity(nonlinearity)
     if cell == "lstm" and nonlinearity != "tanh":
         raise ValueError(f"nonlinearity={nonlinearity!r} only applies to cell='rnn'")

@@ -13,6 +13,7 @@ and generates text by sampling one character at a time from
 
 import numpy as np
 
+from ..validation import check_choice, check_rng
 from .gru import gru_backward, gru_forward, gru_step_forward
 from .layers import (
     embedding_backward,
@@ -23,7 +24,7 @@ from .layers import (
 from .losses import temporal_softmax_loss
 from .lstm import lstm_backward, lstm_forward, lstm_step_forward
 from .rnn import rnn_backward, rnn_forward, rnn_step_forward
-from ._checks import check_rng, dims, expect_shape, float_array, int_array, one_of, positive_int
+from ._checks import dims, expect_shape, float_array, int_array, positive_int
 from .activations import softmax
 from .multilayer import init_params
 
@@ -106,7 +107,7 @@ class CharRNN:
     """
 
     def __init__(self, vocab_size, hidden_size, *, cell="lstm", embed_size=None, rng, dtype=np.float64):
-        one_of("cell", cell, ("rnn", "gru", "lstm"))
+        check_choice("cell", cell, ("rnn", "gru", "lstm"))
         check_rng(rng)
         self.cell = cell
         self.vocab_size = positive_int("vocab_size", vocab_size)

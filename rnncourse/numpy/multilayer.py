@@ -23,10 +23,11 @@ index ``layer * num_directions + direction``.
 
 import numpy as np
 
+from ..validation import check_choice, check_rng
 from .gru import gru_backward, gru_forward
 from .lstm import lstm_backward, lstm_forward
 from .rnn import rnn_backward, rnn_forward
-from ._checks import check_nonlinearity, check_rng, dims, expect_shape, float_array, one_of, positive_int, upstream_gradient
+from ._checks import check_nonlinearity, dims, expect_shape, float_array, positive_int, upstream_gradient
 
 __all__ = ["init_params", "stacked_rnn_forward", "stacked_rnn_backward"]
 
@@ -36,7 +37,7 @@ _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def _check_cell(cell, nonlinearity="tanh"):
-    one_of("cell", cell, tuple(_CELL_KEYS))
+    check_choice("cell", cell, tuple(_CELL_KEYS))
     check_nonlinearity(nonlinearity)
     if cell != "rnn" and nonlinearity != "tanh":
         raise ValueError(f"nonlinearity={nonlinearity!r} only applies to cell='rnn'; got cell={cell!r}")
