@@ -31,23 +31,10 @@ it converges only linearly, one more exact step per iteration in the worst case.
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array
+from ._checks import expect_shape, float_array, recurrent_inputs
 from .scan import matrix_linear_recurrence, matrix_parallel_scan
 
 __all__ = ["rnn_residual", "newton_rnn", "fixed_point_rnn"]
-
-
-def _check(x, h0, Wx, Wh, b):
-    x, h0, Wx, Wh, b = (float_array(n, v) for n, v in (("x", x), ("h0", h0), ("Wx", Wx), ("Wh", Wh), ("b", b)))
-    dims("x", x, "N T D")
-    N, T, D = x.shape
-    dims("Wh", Wh, "H H")
-    H = Wh.shape[0]
-    expect_shape("Wh", Wh, "H H", (H, H))
-    expect_shape("Wx", Wx, "D H", (D, H))
-    expect_shape("b", b, "H", (H,))
-    expect_shape("h0", h0, "N H", (N, H))
-    return x, h0, Wx, Wh, b
 
 
 def _previous(h0, h):
@@ -70,6 +57,15 @@ def rnn_residual(h, x, h0, Wx, Wh, b):
     return h - np.tanh(x @ Wx + _previous(h0, h) @ Wh + b)
 
 
+def _first_guess(h_init, x, h0, Wx, Wh, b):
+    """The states (N, T, H) an iteration starts from: ``h_init`` checked and copied, or zeros if None."""
+    N, T, _ = x.shape
+    H = Wh.shape[0]
+    if h_init is None:
+        return np.zeros((N, T, H), np.result_type(x, h0, Wx, Wh, b))
+    return expect_shape("h_init", float_array("h_init", h_init).copy(), "N T H", (N, T, H))
+
+
 def newton_rnn(x, h0, Wx, Wh, b, *, iterations=10, tol=0.0, h_init=None, parallel=True):
     """The tanh RNN's states by Newton's method on all time steps at once, one scan per iteration.
 
@@ -89,11 +85,8 @@ def newton_rnn(x, h0, Wx, Wh, b, *, iterations=10, tol=0.0, h_init=None, paralle
     h : ndarray (N, T, H), the last iterate.
     residuals : list of float, the largest ``|F_t(h)|`` of the first guess and after each iteration.
     """
-    x, h0, Wx, Wh, b = _check(x, h0, Wx, Wh, b)
-    N, T, _ = x.shape
-    H = Wh.shape[0]
-    h = np.zeros((N, T, H), np.result_type(x, h0, Wx, Wh, b)) if h_init is None else float_array("h_init", h_init).copy()
-    expect_shape("h_init", h, "N T H", (N, T, H))
+    x, (h0,), Wx, Wh, (b,) = recurrent_inputs(x, {"h0": h0}, Wx, Wh, {"b": b}, gates=1)  # as rnn_forward
+    h = _first_guess(h_init, x, h0, Wx, Wh, b)
     solve = matrix_parallel_scan if parallel else matrix_linear_recurrence
     xWx_b = x @ Wx + b
     residuals = []
@@ -117,11 +110,8 @@ def fixed_point_rnn(x, h0, Wx, Wh, b, *, iterations=10, tol=0.0, h_init=None):
     on the first k steps; convergence beyond that is only linear, at the rate
     the RNN forgets (the norm of ``Wh diag(s)``).
     """
-    x, h0, Wx, Wh, b = _check(x, h0, Wx, Wh, b)
-    N, T, _ = x.shape
-    H = Wh.shape[0]
-    h = np.zeros((N, T, H), np.result_type(x, h0, Wx, Wh, b)) if h_init is None else float_array("h_init", h_init).copy()
-    expect_shape("h_init", h, "N T H", (N, T, H))
+    x, (h0,), Wx, Wh, (b,) = recurrent_inputs(x, {"h0": h0}, Wx, Wh, {"b": b}, gates=1)  # as rnn_forward
+    h = _first_guess(h_init, x, h0, Wx, Wh, b)
     xWx_b = x @ Wx + b
     residuals = []
     for k in range(iterations + 1):
