@@ -82,6 +82,32 @@ def upstream_gradient(name, d, symbols, shape):
     return expect_shape(name, float_array(name, d), symbols, shape)
 
 
+def at_least_one_step(name, a):
+    """``a``, a sequence ``(N, T, ...)``, unless it has no time step:
+    ``x has shape (4, 0, 3); expected at least one time step (T >= 1)``."""
+    if a.shape[1] == 0:
+        raise ValueError(f"{name} has shape {fmt_shape(a.shape)}; expected at least one time step (T >= 1)")
+    return a
+
+
+def first_index(bad):
+    """The index of the first true element of the boolean array ``bad``, as a list: ``[0, 3]``.
+
+    The messages of the value checks say where the first bad value is:
+    ``y holds 12 at [0, 3] ...``.
+    """
+    return [int(i) for i in np.argwhere(bad)[0]]
+
+
+def no_cell_state(name, value, cell):
+    """Raise ``ValueError`` unless ``value`` is None: a cell state (or its gradient) given to a cell that has none.
+
+    ``c0 was given for cell='gru'; only an LSTM has a cell state``.
+    """
+    if value is not None:
+        raise ValueError(f"{name} was given for cell={cell!r}; only an LSTM has a cell state")
+
+
 def positive_int(name, value):
     """``value`` as an ``int``, or ``ValueError`` unless it is an integer >= 1 (a size, a count)."""
     if int(value) != value or value < 1:
@@ -119,8 +145,8 @@ def recurrent_inputs(x, states, Wx, Wh, biases, *, gates, sequence=True, allow_e
     for name, b in biases.items():
         dims(name, b, gh)
 
-    if sequence and x.shape[1] == 0 and not allow_empty:
-        raise ValueError(f"x has shape {x.shape}; expected at least one time step (T >= 1)")
+    if sequence and not allow_empty:
+        at_least_one_step("x", x)
     N, D, H = x.shape[0], x.shape[-1], Wh.shape[0]
     expect_shape("Wh", Wh, f"H {gh}", (H, gates * H))
     expect_shape("Wx", Wx, f"D {gh}", (D, gates * H))

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array, int_array, upstream_gradient
+from ._checks import dims, expect_shape, first_index, float_array, int_array, upstream_gradient
 
 __all__ = [
     "dot_product_scores_forward",
@@ -79,9 +79,9 @@ def _check_lengths(lengths, N, Tk):
     expect_shape("lengths", lengths, "N", (N,))
     bad = (lengths < 0) | (lengths > Tk)
     if bad.any():
-        n = int(np.argmax(bad))
+        where = first_index(bad)
         raise ValueError(
-            f"lengths holds {int(lengths[n])} at [{n}]; expected integers in [0, Tk] = [0, {Tk}]"
+            f"lengths holds {int(lengths[tuple(where)])} at {where}; expected integers in [0, Tk] = [0, {Tk}]"
         )
     return lengths
 

@@ -24,7 +24,7 @@ from .layers import (
 from .losses import temporal_softmax_loss
 from .lstm import lstm_backward, lstm_forward, lstm_step_forward
 from .rnn import rnn_backward, rnn_forward, rnn_step_forward
-from ._checks import dims, expect_shape, float_array, int_array, positive_int
+from ._checks import dims, expect_shape, float_array, int_array, no_cell_state, positive_int
 from .activations import softmax
 from .multilayer import init_params
 
@@ -195,8 +195,8 @@ class CharRNN:
         h0 = self._initial_state("h0", h0, N)
         if self.cell == "lstm":
             c0 = self._initial_state("c0", c0, N)
-        elif c0 is not None:
-            raise ValueError(f"c0 was given for cell={self.cell!r}; only an LSTM has a cell state")
+        else:
+            no_cell_state("c0", c0, self.cell)
         p = self.params
 
         e, embed_cache = embedding_forward(idx_in, p["W_embed"])
@@ -252,9 +252,8 @@ class CharRNN:
         h = self._initial_state("h0", h0, 1)
         if self.cell == "lstm":
             c = self._initial_state("c0", c0, 1)
-        elif c0 is not None:
-            raise ValueError(f"c0 was given for cell={self.cell!r}; only an LSTM has a cell state")
         else:
+            no_cell_state("c0", c0, self.cell)
             c = None
         W_embed, W_out, b_out = self.params["W_embed"], self.params["W_out"], self.params["b_out"]
 

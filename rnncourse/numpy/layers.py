@@ -8,7 +8,7 @@ with ``W`` of shape ``(D, M)``.
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array, int_array, upstream_gradient
+from ._checks import dims, expect_shape, first_index, float_array, int_array, upstream_gradient
 
 __all__ = [
     "affine_forward",
@@ -148,9 +148,9 @@ def embedding_forward(idx, W):
     V = W.shape[0]
     bad = (idx < 0) | (idx >= V)
     if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = first_index(bad)
         raise ValueError(
-            f"idx holds {int(idx[where])} at {list(where)}; "
+            f"idx holds {int(idx[tuple(where)])} at {where}; "
             f"expected integers in [0, V) = [0, {V})"
         )
     return W[idx], (idx, W)

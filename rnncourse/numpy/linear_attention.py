@@ -31,7 +31,7 @@ With ``normalize=False``, ``den`` is None.
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array, upstream_gradient
+from ._checks import at_least_one_step, dims, expect_shape, float_array, upstream_gradient
 
 __all__ = [
     "elu_feature_map",
@@ -62,8 +62,8 @@ def _check(q, k, v, *, sequence=True):
     dims("v", v, "N T E" if sequence else "N E")
     expect_shape("k", k, symbols, q.shape)
     expect_shape("v", v, "N T E" if sequence else "N E", q.shape[:-1] + v.shape[-1:])
-    if sequence and q.shape[1] == 0:
-        raise ValueError(f"q has shape {q.shape}; expected at least one time step (T >= 1)")
+    if sequence:
+        at_least_one_step("q", q)
     return q, k, v
 
 

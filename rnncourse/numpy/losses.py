@@ -9,7 +9,7 @@ backward function.
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array, fmt_shape, int_array
+from ._checks import dims, expect_shape, first_index, float_array, fmt_shape, int_array
 from .activations import log_softmax, sigmoid
 
 __all__ = ["temporal_softmax_loss", "binary_cross_entropy_with_logits", "mse_loss"]
@@ -27,10 +27,6 @@ def _not_empty(name, a):
         raise ValueError(f"{name} has shape {fmt_shape(a.shape)}; expected at least one element to average over")
 
 
-def _first_bad(bad):
-    return [int(i) for i in np.argwhere(bad)[0]]
-
-
 def _as_mask(mask, shape):
     """``mask`` as a boolean array of ``shape``; accepts bool or 0/1 numbers."""
     if mask is None:
@@ -43,7 +39,7 @@ def _as_mask(mask, shape):
         raise ValueError(f"mask has dtype {mask.dtype}; expected bool or 0/1 numbers")
     bad = (mask != 0) & (mask != 1)
     if bad.any():
-        where = _first_bad(bad)
+        where = first_index(bad)
         raise ValueError(f"mask holds {mask[tuple(where)].item()!r} at {where}; expected bool or 0/1 values")
     return mask == 1
 
@@ -88,7 +84,7 @@ def temporal_softmax_loss(scores, y, mask=None):
     mask = _as_mask(mask, (N, T))
     bad = mask & ((y < 0) | (y >= V))
     if bad.any():
-        where = _first_bad(bad)
+        where = first_index(bad)
         raise ValueError(
             f"y holds {int(y[tuple(where)])} at {where} (an unmasked step); "
             f"expected integers in [0, V) = [0, {V})"
@@ -138,7 +134,7 @@ def binary_cross_entropy_with_logits(logits, y):
     _not_empty("logits", logits)
     bad = ~((y >= 0) & (y <= 1))  # written so that NaN counts as bad
     if bad.any():
-        where = _first_bad(bad)
+        where = first_index(bad)
         raise ValueError(f"y holds {float(y[tuple(where)])!r} at {where}; expected values in [0, 1]")
 
     x = logits

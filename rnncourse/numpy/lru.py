@@ -33,8 +33,9 @@ C_re, C_im, skip, lam, gamma, u, h)``, with ``u = x B`` (N, T, H) complex.
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array, upstream_gradient
-from .scan import linear_recurrence, linear_recurrence_backward, parallel_scan
+from ..validation import check_choice
+from ._checks import at_least_one_step, dims, expect_shape, float_array, upstream_gradient
+from .scan import MODES, linear_recurrence, linear_recurrence_backward, parallel_scan
 
 __all__ = ["lru_init", "lru_lambda", "lru_forward", "lru_backward"]
 
@@ -82,13 +83,11 @@ def lru_lambda(nu_log, theta_log):
 
 
 def _check(x, h0, nu_log, theta_log, gamma_log, B_re, B_im, C_re, C_im, skip, mode):
-    if mode not in ("sequential", "parallel"):
-        raise ValueError(f"mode is {mode!r}; expected 'sequential' or 'parallel'")
+    check_choice("mode", mode, MODES)
     x = float_array("x", x)
     dims("x", x, "N T D")
+    at_least_one_step("x", x)
     N, T, D = x.shape
-    if T == 0:
-        raise ValueError(f"x has shape {x.shape}; expected at least one time step (T >= 1)")
     nu_log = float_array("nu_log", nu_log)
     dims("nu_log", nu_log, "H")
     H = nu_log.shape[0]

@@ -37,9 +37,10 @@ Caches (flat tuples, the convention of the package):
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array, upstream_gradient
+from ..validation import check_choice
+from ._checks import at_least_one_step, dims, expect_shape, float_array, upstream_gradient
 from .activations import sigmoid, softplus
-from .scan import linear_recurrence, linear_recurrence_backward, log_space_scan
+from .scan import MODES, linear_recurrence, linear_recurrence_backward, log_space_scan
 
 __all__ = [
     "positive_activation",
@@ -51,8 +52,6 @@ __all__ = [
     "min_lstm_forward",
     "min_lstm_backward",
 ]
-
-_MODES = ("sequential", "parallel")
 
 
 def positive_activation(a):
@@ -74,12 +73,11 @@ def _positive_activation_derivative(g):
 
 def _check(x, h0, weights, biases, mode, sequence=True):
     """Validate the inputs of a minGRU/minLSTM function; return ``x, h0, [weights], [biases]``."""
-    if mode not in _MODES:
-        raise ValueError(f"mode is {mode!r}; expected 'sequential' or 'parallel'")
+    check_choice("mode", mode, MODES)
     x = float_array("x", x)
     dims("x", x, "N T D" if sequence else "N D")
-    if sequence and x.shape[1] == 0:
-        raise ValueError(f"x has shape {x.shape}; expected at least one time step (T >= 1)")
+    if sequence:
+        at_least_one_step("x", x)
     h0 = float_array("h0" if sequence else "prev_h", h0)
     dims("h0" if sequence else "prev_h", h0, "N H")
     N, D, H = x.shape[0], x.shape[-1], h0.shape[1]

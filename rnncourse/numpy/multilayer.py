@@ -27,7 +27,7 @@ from ..validation import check_choice, check_rng
 from .gru import gru_backward, gru_forward
 from .lstm import lstm_backward, lstm_forward
 from .rnn import rnn_backward, rnn_forward
-from ._checks import check_nonlinearity, dims, expect_shape, float_array, positive_int, upstream_gradient
+from ._checks import check_nonlinearity, dims, expect_shape, float_array, no_cell_state, positive_int, upstream_gradient
 
 __all__ = ["init_params", "stacked_rnn_forward", "stacked_rnn_backward"]
 
@@ -213,8 +213,8 @@ def stacked_rnn_forward(x, h0, params, *, cell, c0=None, nonlinearity="tanh"):
     if cell == "lstm":
         c0 = np.zeros((L * K, N, H), dtype=x.dtype) if c0 is None else float_array("c0", c0)
         expect_shape("c0", c0, "L*num_directions N H", (L * K, N, H))
-    elif c0 is not None:
-        raise ValueError(f"c0 was given for cell={cell!r}; only an LSTM has a cell state")
+    else:
+        no_cell_state("c0", c0, cell)
 
     layer_input, h_n, c_n, caches = x, [], [], []
     for layer in range(L):
@@ -273,8 +273,8 @@ def stacked_rnn_backward(dout, cache, *, dh_n=None, dc_n=None):
     if cell == "lstm":
         if dc_n is not None:
             dc_n = upstream_gradient("dc_n", dc_n, "L*num_directions N H", (L * K, N, H))
-    elif dc_n is not None:
-        raise ValueError(f"dc_n was given for cell={cell!r}; only an LSTM has a cell state")
+    else:
+        no_cell_state("dc_n", dc_n, cell)
 
     grads = [[None] * K for _ in range(L)]
     dh0, dc0 = [None] * (L * K), [None] * (L * K)

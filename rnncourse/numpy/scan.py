@@ -44,7 +44,7 @@ sequences, small N and H) the scan wins; ``make bench-scan`` measures where.
 
 import numpy as np
 
-from ._checks import dims, expect_shape
+from ._checks import at_least_one_step, dims, expect_shape
 
 __all__ = [
     "compose_affine",
@@ -57,6 +57,10 @@ __all__ = [
     "matrix_linear_recurrence",
     "matrix_parallel_scan",
 ]
+
+# The two ways the layers of part three (minGRU, minLSTM, the LRU, the selective SSM) run their
+# recurrence, the argument ``mode``: "sequential", the loop of linear_recurrence, or "parallel", a scan.
+MODES = ("sequential", "parallel")
 
 
 # --- input checks ---------------------------------------------------------------------
@@ -75,9 +79,8 @@ def _check_recurrence(a, b, h0):
     a, b = _inexact("a", a), _inexact("b", b)
     dims("a", a, "N T H")
     expect_shape("b", b, "N T H", a.shape)
+    at_least_one_step("a", a)
     N, T, H = a.shape
-    if T == 0:
-        raise ValueError(f"a has shape {a.shape}; expected at least one time step (T >= 1)")
     return a, b, _initial_state("h0", h0, N, H, np.result_type(a, b))
 
 
@@ -334,8 +337,7 @@ def _check_matrix_recurrence(A, b, h0):
     N, T, H = b.shape
     dims("A", A, "N T H H")
     expect_shape("A", A, "N T H H", (N, T, H, H))
-    if T == 0:
-        raise ValueError(f"b has shape {b.shape}; expected at least one time step (T >= 1)")
+    at_least_one_step("b", b)
     return A, b, _initial_state("h0", h0, N, H, np.result_type(A, b))
 
 

@@ -38,9 +38,10 @@ W_C, skip, delta, B, C, A_bar, h)``, with ``A_bar``, ``h`` of shape (N, T, D, S)
 
 import numpy as np
 
-from ._checks import dims, expect_shape, float_array, upstream_gradient
+from ..validation import check_choice
+from ._checks import at_least_one_step, dims, expect_shape, float_array, upstream_gradient
 from .activations import softplus
-from .scan import linear_recurrence, linear_recurrence_backward, parallel_scan
+from .scan import MODES, linear_recurrence, linear_recurrence_backward, parallel_scan
 
 __all__ = ["zoh_discretize", "selective_ssm_step_forward", "selective_ssm_forward", "selective_ssm_backward"]
 
@@ -73,8 +74,8 @@ def zoh_discretize(A, B, delta):
 def _check(x, h0, A_log, W_delta, b_delta, W_B, W_C, skip, *, sequence=True):
     x = float_array("x", x)
     dims("x", x, "N T D" if sequence else "N D")
-    if sequence and x.shape[1] == 0:
-        raise ValueError(f"x has shape {x.shape}; expected at least one time step (T >= 1)")
+    if sequence:
+        at_least_one_step("x", x)
     N, D = x.shape[0], x.shape[-1]
     A_log = float_array("A_log", A_log)
     dims("A_log", A_log, "D S")
@@ -151,8 +152,7 @@ def selective_ssm_forward(x, h0, A_log, W_delta, b_delta, W_B, W_C, skip, *, mod
     y : ndarray (N, T, D)
     cache : ``(x, h0, A_log, W_delta, W_B, W_C, skip, delta, B, C, A_bar, h)``.
     """
-    if mode not in ("sequential", "parallel"):
-        raise ValueError(f"mode is {mode!r}; expected 'sequential' or 'parallel'")
+    check_choice("mode", mode, MODES)
     x, h0, A_log, W_delta, b_delta, W_B, W_C, skip = _check(x, h0, A_log, W_delta, b_delta, W_B, W_C, skip)
     N, T, D = x.shape
     S = A_log.shape[1]
