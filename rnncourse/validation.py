@@ -8,9 +8,11 @@ This module imports neither PyTorch nor anything else heavy, so the NumPy
 side, the data sets and the PyTorch side can all use it.
 """
 
+import math
+
 import numpy as np
 
-__all__ = ["check_int", "check_probability", "check_choice", "check_rng"]
+__all__ = ["check_int", "check_probability", "check_positive_number", "check_choice", "check_rng"]
 
 
 def check_int(name, value, minimum=1, maximum=None):
@@ -68,6 +70,26 @@ def check_probability(name, p):
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p < 1:
         raise ValueError(f"{name} is {p!r}; expected a probability in [0, 1)")
     return float(p)
+
+
+def check_positive_number(name, value):
+    """``value`` as a ``float``, if it is a finite number > 0: a temperature, a clipping threshold.
+
+    A Python or NumPy integer or float passes; a ``bool``, a string or an
+    array does not, nor do ``inf`` and ``nan``.
+
+    Raises
+    ------
+    ValueError
+        ``"temperature is 0; expected a finite number > 0"``.
+    """
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not (math.isfinite(value) and value > 0)
+    ):
+        raise ValueError(f"{name} is {value!r}; expected a finite number > 0")
+    return float(value)
 
 
 def check_choice(name, value, choices):

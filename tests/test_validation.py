@@ -1,4 +1,4 @@
-"""rnncourse.validation: the scalar checks of the package (check_int, check_choice, check_rng), and the callers that use them."""
+"""rnncourse.validation: the scalar checks of the package (check_int, check_positive_number, check_choice, check_rng), and the callers that use them."""
 
 import re
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnncourse.validation import check_choice, check_int, check_rng
+from rnncourse.validation import check_choice, check_int, check_positive_number, check_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +40,19 @@ def test_the_bounds_are_inclusive(value, minimum, maximum):
 def test_everything_else_is_refused_with_a_message_that_names_it(value, kwargs, message):
     with pytest.raises(ValueError, match=f"^{message}$"):
         check_int("batch_size", value, **kwargs)
+
+
+@pytest.mark.parametrize("value", [1, 0.5, 1e-12, np.float32(2.5), np.int64(3)])
+def test_finite_positive_numbers_pass_as_python_floats(value):
+    out = check_positive_number("temperature", value)
+    assert out == value and type(out) is float
+
+
+@pytest.mark.parametrize("value", [0, -1, 0.0, float("inf"), float("nan"), np.float64("inf"), True, "1", None,
+                                   np.array(1.0)])  # fmt: skip
+def test_anything_else_is_not_a_positive_number(value):
+    with pytest.raises(ValueError, match=r"^temperature is .*; expected a finite number > 0$"):
+        check_positive_number("temperature", value)
 
 
 def test_a_choice_outside_the_list_is_told_the_list_in_its_order():

@@ -13,7 +13,7 @@ and generates text by sampling one character at a time from
 
 import numpy as np
 
-from ..validation import check_choice, check_rng
+from ..validation import check_choice, check_positive_number, check_rng
 from .gru import gru_backward, gru_forward, gru_step_forward
 from .layers import (
     embedding_backward,
@@ -241,8 +241,7 @@ class CharRNN:
         (length,) int64 array of generated indices (the prompt not included).
         """
         check_rng(rng)
-        if not (np.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature is {temperature!r}; expected a finite number > 0")
+        temperature = check_positive_number("temperature", temperature)
         if int(length) != length or length < 0:
             raise ValueError(f"length is {length!r}; expected an integer >= 0")
         if np.size(start) == 0:

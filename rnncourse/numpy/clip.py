@@ -34,6 +34,7 @@ Differences from PyTorch, all deliberate:
 
 import numpy as np
 
+from ..validation import check_positive_number
 from ._checks import float_array
 
 __all__ = ["clip_grad_value", "clip_grad_norm", "clip_grad_norm_global"]
@@ -48,13 +49,6 @@ def _checked_grads(grads):
             f"grads is a {type(grads).__name__}; expected a dict name -> ndarray"
         )
     return {name: float_array(f"grads[{name!r}]", g) for name, g in grads.items()}
-
-
-def _positive_number(name, value):
-    value = float(value)
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} is {value}; expected a finite number > 0")
-    return value
 
 
 def _l2_norm(g):
@@ -108,7 +102,7 @@ def clip_grad_value(grads, clip_value):
         ``clipped[k] = clip(grads[k], -clip_value, clip_value)``.
     """
     grads = _checked_grads(grads)
-    c = _positive_number("clip_value", clip_value)
+    c = check_positive_number("clip_value", clip_value)
     return {name: np.clip(g, -c, c) for name, g in grads.items()}
 
 
@@ -146,7 +140,7 @@ def clip_grad_norm(grads, max_norm, error_if_nonfinite=True):
         ``||g_k||_2`` of each gradient *before* clipping.
     """
     grads = _checked_grads(grads)
-    max_norm = _positive_number("max_norm", max_norm)
+    max_norm = check_positive_number("max_norm", max_norm)
     norms = {name: _l2_norm(g) for name, g in grads.items()}
     clipped = {
         name: _scale(g, norms[name], max_norm, f"grads[{name!r}]", error_if_nonfinite)
@@ -189,7 +183,7 @@ def clip_grad_norm_global(grads, max_norm, error_if_nonfinite=True):
         the exploding gradients).
     """
     grads = _checked_grads(grads)
-    max_norm = _positive_number("max_norm", max_norm)
+    max_norm = check_positive_number("max_norm", max_norm)
     total_norm = _l2_norm(np.array([_l2_norm(g) for g in grads.values()]))
     clipped = {
         name: _scale(g, total_norm, max_norm, "the gradients", error_if_nonfinite)
