@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COURSE = {
     "01_sequence_modeling": set(),
     "02_rnn": {"rnncourse.numpy", "rnncourse.numpy.gradcheck"},
-    "03_bptt": {"rnncourse.numpy", "rnncourse.numpy._checks", "rnncourse.numpy.gradcheck", "rnncourse.numpy.rnn"},
+    "03_bptt": {"rnncourse.numpy", "rnncourse.numpy._checks", "rnncourse.numpy.gradcheck", "rnncourse.numpy.rnn",
+                "rnncourse.validation"},  # check_choice, which numpy._checks uses: argument checks, no model
     "04_lstm": {"rnncourse.numpy", "rnncourse.numpy.activations"},
     "05_gru": {"rnncourse.numpy", "rnncourse.numpy.activations"},
     "06_attention": set(),
