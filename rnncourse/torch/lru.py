@@ -30,6 +30,7 @@ import math
 import torch
 from torch import nn
 
+from ..validation import check_choice
 from .scan import parallel_scan
 
 __all__ = ["LRU", "DenseLinearRNN"]
@@ -56,8 +57,7 @@ class LRU(nn.Module):
         super().__init__()
         if parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"parametrization is {parametrization!r}; expected one of {', '.join(PARAMETRIZATIONS)}")
-        if mode not in ("parallel", "sequential"):
-            raise ValueError(f"mode is {mode!r}; expected 'parallel' or 'sequential'")
+        check_choice("mode", mode, ("parallel", "sequential"))
         if not 0 <= r_min < r_max <= 1:
             raise ValueError(f"r_min, r_max are {r_min}, {r_max}; expected 0 <= r_min < r_max <= 1")
         self.input_size, self.state_size = input_size, state_size

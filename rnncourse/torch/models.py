@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..validation import check_int, check_probability
+from ..validation import check_choice, check_int, check_probability
 from .ctc import ctc_greedy_decode  # noqa: F401  (re-exported: its first home was this module)
 from .dropout import run_recurrent, variational_dropout
 from .init import init_forget_bias_, init_orthogonal_recurrent_
@@ -56,8 +56,7 @@ _CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 
 def _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, bidirectional,
                       forget_bias, orthogonal_recurrent):
-    if cell not in _CELLS:
-        raise ValueError(f"cell is {cell!r}; expected 'rnn', 'gru' or 'lstm'")
+    check_choice("cell", cell, tuple(_CELLS))
     check_int("input_size", input_size)
     check_int("hidden_size", hidden_size)
     check_int("num_layers", num_layers)

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..validation import check_choice
 from .scan import parallel_scan
 
 __all__ = ["SelectiveSSM"]
@@ -55,8 +56,7 @@ class SelectiveSSM(nn.Module):
     def __init__(self, d_model, state_size=16, *, selective=True, dt_min=1e-3, dt_max=1e-1, mode="parallel",
                  device=None, dtype=None):
         super().__init__()
-        if mode not in ("parallel", "sequential"):
-            raise ValueError(f"mode is {mode!r}; expected 'parallel' or 'sequential'")
+        check_choice("mode", mode, ("parallel", "sequential"))
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"dt_min, dt_max are {dt_min}, {dt_max}; expected 0 < dt_min <= dt_max")
         kw = dict(device=device, dtype=dtype)
