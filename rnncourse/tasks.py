@@ -28,7 +28,7 @@ from .numpy.activations import sigmoid
 from .torch.init import init_forget_bias_
 from .torch.rnn import GRU, LSTM, RNN
 from .torch.train import History, fit, select_device
-from .validation import check_int
+from .validation import check_int, check_rng
 
 __all__ = [
     "ADDING_BASELINE_MSE",
@@ -73,8 +73,7 @@ def adding_problem(n, length, *, rng, dtype=np.float32):
     """
     n = check_int("n", n)
     length = check_int("length", length, minimum=2)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng is {type(rng).__name__}; expected a numpy.random.Generator")
+    check_rng(rng)
     values = rng.uniform(0.0, 1.0, (n, length))
     half = length // 2
     rows = np.arange(n)
