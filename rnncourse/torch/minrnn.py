@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..validation import check_choice, check_int
 from .scan import parallel_scan
 
 __all__ = ["MinGRU", "MinLSTM", "positive_activation", "log_positive_activation"]
@@ -53,11 +54,8 @@ class _MinRNN(nn.Module):
 
     def __init__(self, input_size, hidden_size, gates, bias, mode, device, dtype):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode is {mode!r}; expected one of {', '.join(MODES)}")
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} is {value!r}; expected a positive integer")
+        check_choice("mode", mode, MODES)
+        input_size, hidden_size = check_int("input_size", input_size), check_int("hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.mode = input_size, hidden_size, mode
         for gate in gates:
             setattr(self, f"linear_{gate}", nn.Linear(input_size, hidden_size, bias, device=device, dtype=dtype))
