@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..validation import check_choice, check_int
+from ._checks import check_input_shape, check_state_shape
 from .scan import parallel_scan
 
 __all__ = ["MinGRU", "MinLSTM", "positive_activation", "log_positive_activation"]
@@ -64,13 +65,11 @@ class _MinRNN(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, mode={self.mode!r}"
 
     def _check(self, x, h0):
-        if x.dim() != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"x has shape {tuple(x.shape)}; expected (N, T, D) with D = {self.input_size}")
+        check_input_shape(x, self.input_size)
         N = x.shape[0]
         if h0 is None:
             return x.new_zeros(N, self.hidden_size)
-        if tuple(h0.shape) != (N, self.hidden_size):
-            raise ValueError(f"h0 has shape {tuple(h0.shape)}; expected (N, H) = ({N}, {self.hidden_size})")
+        check_state_shape(h0, (N, self.hidden_size))
         if self.mode == "parallel" and bool((h0 < 0).any()):
             raise ValueError("h0 has negative elements; mode='parallel' runs on logarithms and needs h0 >= 0")
         return h0
