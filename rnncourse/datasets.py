@@ -69,7 +69,7 @@ import importlib
 
 import numpy as np
 
-from .validation import check_int
+from .validation import check_int, check_rng
 
 # The names of the translation tasks, which rnncourse.torch.data (their first home) also exports.
 TRANSLATION_TASKS = (
@@ -636,8 +636,7 @@ def ctc_utterances(n, rng, num_labels=4, noise=0.5):
         alignment, which a CTC model is never given.
     """
     n, num_labels = check_int("n", n), check_int("num_labels", num_labels)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng is {type(rng).__name__}; expected a numpy.random.Generator")
+    check_rng(rng)
     frames, labels, true_sounds = [], [], []
     for _ in range(n):
         said = rng.integers(1, num_labels + 1, size=rng.integers(3, 7))

@@ -50,6 +50,8 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from matplotlib.text import Text
 from matplotlib.textpath import TextToPath
 
+from .validation import check_choice
+
 __all__ = [
     "COLORS",
     "PX_PER_INCH",
@@ -1087,8 +1089,7 @@ def scan_rounds(T=8, method="hillis_steele"):
     """Chapter 8: the rounds of a scan over T = 8 steps. Each box holds the composition of the steps
     ``i:j``; an arrow combines the box it leaves into the box it enters, all arrows of a row at once.
     ``method`` is ``"hillis_steele"`` or ``"blelloch"`` (its up-sweep and down-sweep)."""
-    if method not in ("hillis_steele", "blelloch"):
-        raise ValueError(f"method is {method!r}; expected 'hillis_steele' or 'blelloch'")
+    check_choice("method", method, ("hillis_steele", "blelloch"))
     rounds = _scan_rounds(T, method)
     dx, dy = 0.62, 0.9
     fig, ax = diagram((-1.55, dx * (T - 1) + 0.4), (-dy * len(rounds) - 0.45, 0.75), width=5.0)

@@ -25,10 +25,9 @@ from torch import nn
 
 from .numpy.lstm import lstm_forward
 from .numpy.activations import sigmoid
-from .torch.init import init_forget_bias_
-from .torch.rnn import GRU, LSTM, RNN
+from .torch.models import recurrent_layers
 from .torch.train import History, fit, select_device
-from .validation import check_int
+from .validation import check_int, check_rng
 
 __all__ = [
     "ADDING_BASELINE_MSE",
@@ -43,8 +42,6 @@ __all__ = [
 #: The mean squared error of always predicting the mean target, 1: the
 #: variance of the sum of two independent U(0, 1) numbers, 2 * 1/12 = 1/6.
 ADDING_BASELINE_MSE = 1 / 6
-
-_CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
 def adding_problem(n, length, *, rng, dtype=np.float32):
@@ -73,8 +70,7 @@ def adding_problem(n, length, *, rng, dtype=np.float32):
     """
     n = check_int("n", n)
     length = check_int("length", length, minimum=2)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng is {type(rng).__name__}; expected a numpy.random.Generator")
+    check_rng(rng)
     values = rng.uniform(0.0, 1.0, (n, length))
     half = length // 2
     rows = np.arange(n)
@@ -148,15 +144,8 @@ class LastStateRegressor(nn.Module):
 
     def __init__(self, cell, input_size, hidden_size, output_size=1, *, forget_bias=None):
         super().__init__()
-        if cell not in _CELLS:
-            raise ValueError(f"cell is {cell!r}; expected one of {sorted(_CELLS)}")
-        if forget_bias is not None and cell != "lstm":
-            raise ValueError(f"forget_bias was given for cell={cell!r}; only an LSTM has a forget gate")
         self.cell = cell
-        self.rnn = _CELLS[cell](check_int("input_size", input_size),
-                                check_int("hidden_size", hidden_size), batch_first=True)
-        if forget_bias is not None:
-            init_forget_bias_(self.rnn, forget_bias)
+        self.rnn = recurrent_layers(cell, input_size, hidden_size, forget_bias=forget_bias)
         self.head = nn.Linear(hidden_size, check_int("output_size", output_size))
 
     def forward(self, x):

@@ -8,6 +8,8 @@ faster, so the minimum is closest to the cost of the function itself.
 
 import time
 
+from .validation import check_int
+
 __all__ = ["best_time"]
 
 
@@ -23,8 +25,7 @@ def best_time(f, repeats=3):
     -------
     float, seconds (``time.perf_counter``).
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats is {repeats!r}; expected an integer >= 1")
+    repeats = check_int("repeats", repeats)
     if not callable(f):
         raise TypeError(f"f is {type(f).__name__}; expected a function of no arguments")
     best = float("inf")

@@ -78,11 +78,14 @@ def test_importing_the_check_imports_no_torch():
 
 
 # The modules whose inline copies the check replaced. A copy written again (the pattern of
-# `isinstance(x, bool) or not isinstance(x, int) or x < 1`) would be a second home.
+# `isinstance(x, bool) or not isinstance(x, int) or x < 1`, or with the bool test between:
+# `not isinstance(x, int) or isinstance(x, bool) or x < 1`) would be a second home.
 CALLERS = ["rnncourse/torch/train.py", "rnncourse/torch/data.py", "rnncourse/torch/models.py",
            "rnncourse/torch/seq2seq.py", "rnncourse/torch/attention.py", "rnncourse/torch/runtime.py",
-           "rnncourse/tasks.py", "rnncourse/datasets.py"]
-INLINE_COPY = re.compile(r"not isinstance\(\w+, \(?int\b[^)]*\)?\) or \w+ <")
+           "rnncourse/torch/minrnn.py", "rnncourse/torch/linear_attention.py", "rnncourse/torch/ssm.py",
+           "rnncourse/torch/lru.py", "rnncourse/drawing.py", "rnncourse/timing.py", "rnncourse/tasks.py",
+           "rnncourse/datasets.py"]
+INLINE_COPY = re.compile(r"not isinstance\(\w+, \(?int\b[^)]*\)?\)(?: or isinstance\(\w+, \(?bool\b[^)]*\)?\))? or \w+ <")
 
 
 @pytest.mark.parametrize("path", CALLERS)
@@ -96,6 +99,8 @@ def test_the_copy_pattern_finds_the_copies_it_is_meant_to_find():
     # The guard above is only as good as its pattern: it must match the copies that were there.
     assert INLINE_COPY.search("if isinstance(k, bool) or not isinstance(k, int) or k < 1:")
     assert INLINE_COPY.search("if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:")
+    assert INLINE_COPY.search("if not isinstance(value, int) or isinstance(value, bool) or value < 1:")  # torch/minrnn.py
+    assert INLINE_COPY.search("if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)) or v < 1:")
     assert not INLINE_COPY.search("k = check_int('k', k)")
 
 
@@ -110,6 +115,8 @@ def test_the_copy_pattern_finds_the_copies_it_is_meant_to_find():
         ("rnncourse.tasks.adding_problem(4, 1, rng=np.random.default_rng(0))", "length is 1; expected an integer >= 2"),
         ("rnncourse.datasets.number_translation_pairs(5, 5, max_digits=13)", r"max_digits is 13; expected an integer in \[1, 12\]"),
         ("rnncourse.datasets.bach_chorale_melodies(limit=0)", "limit is 0; expected an integer >= 1"),
+        ("rnncourse.torch.minrnn.MinGRU(3, 0)", "hidden_size is 0; expected an integer >= 1"),
+        ("rnncourse.torch.minrnn.MinLSTM(True, 4)", "input_size is True; expected an integer >= 1"),
     ],
 )
 def test_each_caller_reports_through_the_one_check(call, message):
@@ -117,6 +124,7 @@ def test_each_caller_reports_through_the_one_check(call, message):
 
     import rnncourse.datasets  # noqa: F401
     import rnncourse.tasks  # noqa: F401
+    import rnncourse.torch.minrnn  # noqa: F401
     import rnncourse.torch.models  # noqa: F401
 
     with pytest.raises(ValueError, match=message):

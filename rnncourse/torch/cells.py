@@ -30,6 +30,7 @@ fails at its first forward.
 import torch
 from torch import nn
 
+from ._checks import check_int_type, check_tensor
 from ._recurrence import gru_step, lstm_step, rnn_step
 from .rnn import InputError
 
@@ -39,8 +40,7 @@ __all__ = ["RNNCell", "LSTMCell", "GRUCell"]
 def _check_cell_sizes(input_size, hidden_size):
     """torch.nn's cells take any int >= 0 (0 makes empty weights); anything else fails in ``torch.empty``."""
     for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if not isinstance(value, int):
-            raise TypeError(f"{name} should be of type int, got: {type(value).__name__} ({value!r})")
+        check_int_type(name, value)
         if value < 0:
             raise InputError(f"{name} must be zero or more, got {value}")
 
@@ -50,8 +50,7 @@ class _Cell:
 
     def _batched_input(self, input):
         """``(x (N, D), unbatched)`` after the dimension check (the size is checked by :meth:`_check_sizes`)."""
-        if not isinstance(input, torch.Tensor):
-            raise TypeError(f"input is a {type(input).__name__}; expected a Tensor")
+        check_tensor("input", input)
         if input.dim() not in (1, 2):
             raise ValueError(f"{type(self).__name__}: Expected input to be 1D or 2D, got {input.dim()}D instead")
         unbatched = input.dim() == 1
@@ -60,8 +59,7 @@ class _Cell:
     def _check_state_dim(self, state, name):
         if state is None:
             return
-        if not isinstance(state, torch.Tensor):
-            raise TypeError(f"{name} is a {type(state).__name__}; expected a Tensor")
+        check_tensor(name, state)
         if state.dim() not in (1, 2):
             raise ValueError(f"{type(self).__name__}: Expected {name} to be 1D or 2D, got {state.dim()}D instead")
 

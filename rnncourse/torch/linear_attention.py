@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..validation import check_choice
+
 __all__ = ["elu_feature_map", "linear_attention", "linear_attention_rnn", "linear_attention_step",
            "CausalLinearAttention"]
 
@@ -99,8 +101,7 @@ class CausalLinearAttention(nn.Module):
     def __init__(self, input_size, key_size, value_size, output_size=None, *, normalize=True, form="rnn",
                  device=None, dtype=None):
         super().__init__()
-        if form not in FORMS:
-            raise ValueError(f"form is {form!r}; expected 'rnn' or 'attention'")
+        check_choice("form", form, FORMS)
         kw = dict(device=device, dtype=dtype)
         self.normalize, self.form = normalize, form
         self.query = nn.Linear(input_size, key_size, **kw)

@@ -30,6 +30,8 @@ import math
 import torch
 from torch import nn
 
+from ..validation import check_choice
+from ._checks import check_input_shape, check_state_shape
 from .scan import parallel_scan
 
 __all__ = ["LRU", "DenseLinearRNN"]
@@ -56,8 +58,7 @@ class LRU(nn.Module):
         super().__init__()
         if parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"parametrization is {parametrization!r}; expected one of {', '.join(PARAMETRIZATIONS)}")
-        if mode not in ("parallel", "sequential"):
-            raise ValueError(f"mode is {mode!r}; expected 'parallel' or 'sequential'")
+        check_choice("mode", mode, ("parallel", "sequential"))
         if not 0 <= r_min < r_max <= 1:
             raise ValueError(f"r_min, r_max are {r_min}, {r_max}; expected 0 <= r_min < r_max <= 1")
         self.input_size, self.state_size = input_size, state_size
@@ -109,8 +110,7 @@ class LRU(nn.Module):
         y : Tensor (N, T, D), real.
         h_n : Tensor (N, H), complex.
         """
-        if x.dim() != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"x has shape {tuple(x.shape)}; expected (N, T, D) with D = {self.input_size}")
+        check_input_shape(x, self.input_size)
         N, T, _ = x.shape
         lam = self.eigenvalues()
         u = torch.complex(x @ self.B_re, x @ self.B_im)  # x_t B
@@ -118,8 +118,8 @@ class LRU(nn.Module):
             u = torch.exp(self.gamma_log) * u
         if h0 is None:
             h0 = u.new_zeros(N, self.state_size)
-        elif tuple(h0.shape) != (N, self.state_size):
-            raise ValueError(f"h0 has shape {tuple(h0.shape)}; expected (N, H) = ({N}, {self.state_size})")
+        else:
+            check_state_shape(h0, (N, self.state_size))
         h0 = h0.to(u.dtype)
         a = lam.expand(N, T, -1)
         if self.mode == "parallel":
@@ -161,9 +161,10 @@ class DenseLinearRNN(nn.Module):
 
     def forward(self, x, h0=None):
         """``y`` (N, T, D) and the last state (N, H), by a loop (a dense ``A`` has no elementwise scan)."""
-        if x.dim() != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"x has shape {tuple(x.shape)}; expected (N, T, D) with D = {self.input_size}")
+        check_input_shape(x, self.input_size)
         u = x @ self.B
+        if h0 is not None:
+            check_state_shape(h0, (x.shape[0], self.state_size))
         h_t = u.new_zeros(x.shape[0], self.state_size) if h0 is None else h0
         states = []
         for t in range(x.shape[1]):

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..validation import check_choice, check_int
+from ._checks import check_input_shape, check_state_shape
 from .scan import parallel_scan
 
 __all__ = ["MinGRU", "MinLSTM", "positive_activation", "log_positive_activation"]
@@ -53,11 +55,8 @@ class _MinRNN(nn.Module):
 
     def __init__(self, input_size, hidden_size, gates, bias, mode, device, dtype):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode is {mode!r}; expected one of {', '.join(MODES)}")
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} is {value!r}; expected a positive integer")
+        check_choice("mode", mode, MODES)
+        input_size, hidden_size = check_int("input_size", input_size), check_int("hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.mode = input_size, hidden_size, mode
         for gate in gates:
             setattr(self, f"linear_{gate}", nn.Linear(input_size, hidden_size, bias, device=device, dtype=dtype))
@@ -66,13 +65,11 @@ class _MinRNN(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, mode={self.mode!r}"
 
     def _check(self, x, h0):
-        if x.dim() != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"x has shape {tuple(x.shape)}; expected (N, T, D) with D = {self.input_size}")
+        check_input_shape(x, self.input_size)
         N = x.shape[0]
         if h0 is None:
             return x.new_zeros(N, self.hidden_size)
-        if tuple(h0.shape) != (N, self.hidden_size):
-            raise ValueError(f"h0 has shape {tuple(h0.shape)}; expected (N, H) = ({N}, {self.hidden_size})")
+        check_state_shape(h0, (N, self.hidden_size))
         if self.mode == "parallel" and bool((h0 < 0).any()):
             raise ValueError("h0 has negative elements; mode='parallel' runs on logarithms and needs h0 >= 0")
         return h0

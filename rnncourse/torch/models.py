@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..validation import check_int, check_probability
+from ..validation import check_choice, check_int, check_probability
 from .ctc import ctc_greedy_decode  # noqa: F401  (re-exported: its first home was this module)
 from .dropout import run_recurrent, variational_dropout
 from .init import init_forget_bias_, init_orthogonal_recurrent_
@@ -47,6 +47,7 @@ __all__ = [
     "Forecaster",
     "CTCRecognizer",
     "ctc_greedy_decode",
+    "recurrent_layers",
 ]
 
 _CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
@@ -54,10 +55,32 @@ _CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 # --- shared pieces --------------------------------------------------------------------
 
 
-def _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, bidirectional,
-                      forget_bias, orthogonal_recurrent):
-    if cell not in _CELLS:
-        raise ValueError(f"cell is {cell!r}; expected 'rnn', 'gru' or 'lstm'")
+def recurrent_layers(cell, input_size, hidden_size, num_layers=1, dropout=0.0, bidirectional=False,
+                     forget_bias=None, orthogonal_recurrent=False):
+    """The batch-first recurrent layers of every model here, checked and initialised.
+
+    Parameters
+    ----------
+    cell : ``"rnn"`` (tanh), ``"gru"`` or ``"lstm"``: :mod:`rnncourse.torch`'s ``RNN``, ``GRU`` or ``LSTM``.
+    input_size, hidden_size, num_layers : int >= 1, D, H, L.
+    dropout : float in [0, 1), between stacked layers (ignored with one layer).
+    bidirectional : bool.
+    forget_bias : float or None, LSTM only: the forget gate's bias
+        (:func:`~rnncourse.torch.init.init_forget_bias_`); None keeps the default initialisation.
+    orthogonal_recurrent : bool, whether to start the recurrent weights orthogonal
+        (:func:`~rnncourse.torch.init.init_orthogonal_recurrent_`).
+
+    Returns
+    -------
+    The module, ``batch_first=True``.
+
+    Raises
+    ------
+    ValueError
+        For a cell not in the list, a size below 1, a dropout outside [0, 1),
+        or a ``forget_bias`` for a cell other than the LSTM.
+    """
+    check_choice("cell", cell, tuple(_CELLS))
     check_int("input_size", input_size)
     check_int("hidden_size", hidden_size)
     check_int("num_layers", num_layers)
@@ -165,8 +188,8 @@ class CharLanguageModel(nn.Module):
             )
         self.vocab_size, self.cell = vocab_size, cell
         self.embedding = nn.Embedding(vocab_size, check_int("embed_size", embed_size))
-        self.rnn = _recurrent_layers(cell, embed_size, hidden_size, num_layers, 0.0, False,
-                                     forget_bias, orthogonal_recurrent)
+        self.rnn = recurrent_layers(cell, embed_size, hidden_size, num_layers, 0.0, False,
+                                    forget_bias, orthogonal_recurrent)
         self.dropout = nn.Dropout(check_probability("dropout", dropout))
         self.variational = bool(variational)
         self.recurrent_dropout = check_probability("recurrent_dropout", recurrent_dropout)
@@ -338,8 +361,8 @@ class SequenceClassifier(nn.Module):
         self.embedding = None
         if vocab_size is not None:
             self.embedding = nn.Embedding(check_int("vocab_size", vocab_size), input_size)
-        self.rnn = _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout,
-                                     bool(bidirectional), forget_bias, orthogonal_recurrent)
+        self.rnn = recurrent_layers(cell, input_size, hidden_size, num_layers, dropout,
+                                    bool(bidirectional), forget_bias, orthogonal_recurrent)
         self.num_directions = 2 if bidirectional else 1
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.num_directions * hidden_size, check_int("num_classes", num_classes))
@@ -429,8 +452,8 @@ class Forecaster(nn.Module):
         super().__init__()
         self.input_size = input_size
         self.horizon = check_int("horizon", horizon)
-        self.rnn = _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, False,
-                                     forget_bias, orthogonal_recurrent)
+        self.rnn = recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, False,
+                                    forget_bias, orthogonal_recurrent)
         # Output row s * D + d is variable d at step s ahead: step-major, so
         # the first D rows alone give the one-step prediction (see rollout).
         self.head = nn.Linear(hidden_size, horizon * input_size)
@@ -537,8 +560,8 @@ class CTCRecognizer(nn.Module):
         super().__init__()
         self.input_size = input_size
         self.num_labels = check_int("num_labels", num_labels)
-        self.rnn = _recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, bool(bidirectional),
-                                     forget_bias, orthogonal_recurrent)
+        self.rnn = recurrent_layers(cell, input_size, hidden_size, num_layers, dropout, bool(bidirectional),
+                                    forget_bias, orthogonal_recurrent)
         self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_labels + 1)
 
     def forward(self, x, lengths=None):

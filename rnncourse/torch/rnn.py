@@ -79,6 +79,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence
 
 from . import triton as _fast  # does not import Triton itself
+from ._checks import check_int_type, check_tensor
 from ._recurrence import (
     GRULayer,
     LSTMLayer,
@@ -104,8 +105,7 @@ def _check_bool(name, value):
 
 def _check_size(name, value, smallest=1):
     """torch.nn's rule for a size argument: an int (TypeError), at least ``smallest`` (ValueError)."""
-    if not isinstance(value, int):
-        raise TypeError(f"{name} should be of type int, got: {type(value).__name__} ({value!r})")
+    check_int_type(name, value)
     if value < smallest:
         what = "greater than zero" if smallest == 1 else f"at least {smallest}"
         raise ValueError(f"{name} must be {what}, got {value}")
@@ -129,8 +129,7 @@ def check_module_arguments(input_size, hidden_size, num_layers, bias, batch_firs
     _check_size("input_size", input_size)
     _check_size("hidden_size", hidden_size)
     _check_size("num_layers", num_layers)
-    if not isinstance(proj_size, int):
-        raise TypeError(f"proj_size should be of type int, got: {type(proj_size).__name__} ({proj_size!r})")
+    check_int_type("proj_size", proj_size)
     if proj_size < 0:
         raise ValueError(
             f"proj_size should be a positive integer or zero to disable projections, got {proj_size}"
@@ -268,8 +267,7 @@ class _Recurrent:
         expected = (self.num_layers * (2 if self.bidirectional else 1), N, size)
         if state is None:
             return like.new_zeros(expected)
-        if not isinstance(state, torch.Tensor):
-            raise TypeError(f"{name} is a {type(state).__name__}; expected a Tensor")
+        check_tensor(name, state)
         if unbatched:
             state = state.unsqueeze(1)
         if tuple(state.shape) != expected:

@@ -40,6 +40,8 @@ import os
 
 import torch
 
+from ._checks import check_state_shape
+
 __all__ = ["linear_recurrence", "parallel_scan", "scan_backend"]
 
 BACKENDS = ("auto", "chunked", "triton")
@@ -58,8 +60,8 @@ def _check(a, b, h0):
     if not (a.is_floating_point() or a.is_complex()) or not (b.is_floating_point() or b.is_complex()):
         raise ValueError(f"a and b have dtypes {a.dtype} and {b.dtype}; expected floating-point or complex tensors")
     N, _, H = a.shape
-    if h0 is not None and tuple(h0.shape) != (N, H):
-        raise ValueError(f"h0 has shape {tuple(h0.shape)}; expected (N, H) = ({N}, {H})")
+    if h0 is not None:
+        check_state_shape(h0, (N, H))
 
 
 def linear_recurrence(a, b, h0=None):

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..validation import check_int
+from ..validation import check_choice, check_int
 from .attention import AdditiveAttention, DotProductAttention, ScaledDotProductAttention, lengths_to_mask
 from .cells import GRUCell, LSTMCell
 from .rnn import GRU, LSTM
@@ -175,8 +175,7 @@ class Encoder(nn.Module):
 
     def __init__(self, vocab_size, embedding_size, hidden_size, cell="gru"):
         super().__init__()
-        if cell not in _CELLS:
-            raise ValueError(f"cell is {cell!r}; expected 'gru' or 'lstm'")
+        check_choice("cell", cell, _CELLS)
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD)
         self.rnn = (GRU if cell == "gru" else LSTM)(embedding_size, hidden_size, batch_first=True, bidirectional=True)
 
@@ -248,10 +247,8 @@ class Seq2Seq(nn.Module):
         for name, size in (("src_vocab", src_size), ("tgt_vocab", tgt_size)):
             if check_int(name, size) <= len(SPECIAL_TOKENS):
                 raise ValueError(f"{name} has size {size!r}; expected an int > {len(SPECIAL_TOKENS)} (the specials)")
-        if attention not in _ATTENTIONS:
-            raise ValueError(f"attention is {attention!r}; expected one of {_ATTENTIONS}")
-        if cell not in _CELLS:
-            raise ValueError(f"cell is {cell!r}; expected 'gru' or 'lstm'")
+        check_choice("attention", attention, _ATTENTIONS)
+        check_choice("cell", cell, _CELLS)
         H, C = hidden_size, 2 * hidden_size  # C: size of the context (encoder outputs)
         self.attention_kind = attention
         self.cell_kind = cell

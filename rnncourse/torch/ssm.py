@@ -30,6 +30,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..validation import check_choice
+from ._checks import check_input_shape, check_state_shape
 from .scan import parallel_scan
 
 __all__ = ["SelectiveSSM"]
@@ -55,8 +57,7 @@ class SelectiveSSM(nn.Module):
     def __init__(self, d_model, state_size=16, *, selective=True, dt_min=1e-3, dt_max=1e-1, mode="parallel",
                  device=None, dtype=None):
         super().__init__()
-        if mode not in ("parallel", "sequential"):
-            raise ValueError(f"mode is {mode!r}; expected 'parallel' or 'sequential'")
+        check_choice("mode", mode, ("parallel", "sequential"))
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"dt_min, dt_max are {dt_min}, {dt_max}; expected 0 < dt_min <= dt_max")
         kw = dict(device=device, dtype=dtype)
@@ -105,14 +106,13 @@ class SelectiveSSM(nn.Module):
         y : Tensor (N, T, D)
         h_n : Tensor (N, D, S)
         """
-        if x.dim() != 3 or x.shape[2] != self.d_model:
-            raise ValueError(f"x has shape {tuple(x.shape)}; expected (N, T, D) with D = {self.d_model}")
+        check_input_shape(x, self.d_model)
         N, T, D = x.shape
         S = self.state_size
         if h0 is None:
             h0 = x.new_zeros(N, D, S)
-        elif tuple(h0.shape) != (N, D, S):
-            raise ValueError(f"h0 has shape {tuple(h0.shape)}; expected (N, D, S) = ({N}, {D}, {S})")
+        else:
+            check_state_shape(h0, (N, D, S), dims="N, D, S")
         A_bar, u = self.discretize(x)
         if self.mode == "parallel":
             h = parallel_scan(A_bar.reshape(N, T, D * S), u.reshape(N, T, D * S), h0.reshape(N, D * S))

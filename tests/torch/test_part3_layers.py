@@ -99,6 +99,29 @@ def test_min_rnn_rejects_bad_input():
         module(torch.zeros(2, 5, 3), -torch.ones(2, 4))
 
 
+# Each layer with input size 3 and its (N, T, D) input and h0, wrong, and the message it gets:
+# the same words from every layer (rnncourse.torch._checks), the state's axes named as its docstring does.
+BAD_INPUTS = [
+    (lambda: MinGRU(3, 4), (2, 5, 3), (3, 4), r"h0 has shape \(3, 4\); expected \(N, H\) = \(2, 4\)"),
+    (lambda: MinLSTM(3, 4), (2, 5), None, r"x has shape \(2, 5\); expected \(N, T, D\) with D = 3"),
+    (lambda: LRU(3, 4), (2, 5, 2), None, r"x has shape \(2, 5, 2\); expected \(N, T, D\) with D = 3"),
+    (lambda: LRU(3, 4), (2, 5, 3), (2, 5), r"h0 has shape \(2, 5\); expected \(N, H\) = \(2, 4\)"),
+    (lambda: DenseLinearRNN(3, 4), (2, 5, 4), None, r"x has shape \(2, 5, 4\); expected \(N, T, D\) with D = 3"),
+    # (4,) used to broadcast over the batch without a word
+    (lambda: DenseLinearRNN(3, 4), (2, 5, 3), (4,), r"h0 has shape \(4,\); expected \(N, H\) = \(2, 4\)"),
+    (lambda: SelectiveSSM(3, 16), (2, 5, 4), None, r"x has shape \(2, 5, 4\); expected \(N, T, D\) with D = 3"),
+    (lambda: SelectiveSSM(3, 16), (2, 5, 3), (2, 3, 15),
+     r"h0 has shape \(2, 3, 15\); expected \(N, D, S\) = \(2, 3, 16\)"),
+]
+
+
+@pytest.mark.parametrize("make, x_shape, h0_shape, message", BAD_INPUTS)
+def test_the_part3_layers_refuse_a_wrong_shape_in_the_same_words(make, x_shape, h0_shape, message):
+    h0 = None if h0_shape is None else torch.zeros(h0_shape)
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        make()(torch.zeros(x_shape), h0)
+
+
 # ------------------------------------------------------------ LRU
 
 

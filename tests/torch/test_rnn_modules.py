@@ -19,6 +19,7 @@ import rnncourse.numpy as rn
 from rnncourse.testing import assert_close
 from rnncourse.torch import _recurrence
 from rnncourse.torch.init import init_forget_bias_, init_orthogonal_recurrent_
+from rnncourse.torch.cells import GRUCell, LSTMCell, RNNCell
 from rnncourse.torch.rnn import GRU, LSTM, RNN
 
 OURS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -657,6 +658,27 @@ def test_other_input_errors_raise_like_torch():
 )
 def test_constructor_errors_like_torch(make, match):
     _same_error(lambda: make(OURS), lambda: make(THEIRS), match)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: LSTM(3, 4, proj_size=2.0), r"proj_size should be of type int, got: float \(2\.0\)"),
+        (lambda: GRU(3, 4, num_layers=2.0), r"num_layers should be of type int, got: float \(2\.0\)"),
+        (lambda: GRUCell(3, "4"), r"hidden_size should be of type int, got: str \('4'\)"),
+        (lambda: RNN(3, 4)(torch.zeros(5, 2, 3), [0.0]), r"hidden is a list; expected a Tensor"),
+        (lambda: LSTM(3, 4)(torch.zeros(5, 2, 3), (torch.zeros(1, 2, 4), "c")),
+         r"hidden\[1\] is a str; expected a Tensor"),
+        (lambda: RNNCell(3, 4)([1.0, 2.0, 3.0]), r"input is a list; expected a Tensor"),
+        (lambda: LSTMCell(3, 4)(torch.zeros(2, 3), (torch.zeros(2, 4), 1)), r"hx\[1\] is a int; expected a Tensor"),
+    ],
+    ids=["LSTM proj_size", "GRU num_layers", "GRUCell hidden_size", "RNN hidden", "LSTM c0", "RNNCell input",
+         "LSTMCell c"],
+)
+def test_modules_and_cells_refuse_a_wrong_type_in_the_same_words(call, message):
+    # One home for both (rnncourse.torch._checks): an int argument in torch.nn's words, a state that is not a Tensor.
+    with pytest.raises(TypeError, match=f"^{message}$"):
+        call()
 
 
 def test_signatures_and_attributes_follow_torch():
