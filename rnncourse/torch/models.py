@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..validation import check_choice, check_int, check_probability
+from ..validation import check_choice, check_int, check_positive_number, check_probability
 from .ctc import ctc_greedy_decode  # noqa: F401  (re-exported: its first home was this module)
 from .dropout import run_recurrent, variational_dropout
 from .init import init_forget_bias_, init_orthogonal_recurrent_
@@ -259,8 +259,7 @@ class CharLanguageModel(nn.Module):
         if generator.device.type != device.type:
             raise ValueError(f"generator is on {generator.device}; expected the model's device {device}")
         length = check_int("length", length, minimum=0)
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature is {temperature!r}; expected a finite number > 0")
+        temperature = check_positive_number("temperature", temperature)
         if top_k is not None:
             top_k = check_int("top_k", top_k, maximum=self.vocab_size)
         _check_token_ids("prompt_idx", prompt_idx, {1: "(P,)", 2: "(N, P)"})

@@ -283,6 +283,8 @@ def test_sampling_is_reproducible_and_ignores_dropout(lm):
         (dict(temperature=0.0), "temperature"),
         (dict(temperature=-1.0), "temperature"),
         (dict(temperature=math.nan), "temperature"),
+        (dict(temperature=math.inf), "temperature"),
+        (dict(temperature=True), "temperature"),  # a bool is not a temperature, though Python calls it an int
         (dict(top_k=0), "top_k"),
         (dict(top_k=10), "top_k"),
         (dict(generator=None), "generator"),
