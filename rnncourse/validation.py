@@ -98,8 +98,8 @@ def check_choice(name, value, choices):
     Raises
     ------
     ValueError
-        Listing the choices in their order: ``"cell is 'elman'; expected
-        'rnn', 'lstm' or 'gru'"``.
+        Listing the choices in their order:
+        ``"cell is 'elman'; expected 'rnn', 'lstm' or 'gru'"``.
     """
     if value not in choices:
         listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
