@@ -13,7 +13,8 @@
 - :mod:`rnncourse.grader`: ``rnncourse grade``, which runs those checks on a class's
   submissions in a sandbox.
 - :mod:`rnncourse.testing`: the project's one tolerance policy.
-- :mod:`rnncourse.validation`: the one integer check of the package's arguments.
+- :mod:`rnncourse.validation`: the checks of the package's scalar arguments (an integer, a
+  probability, a positive number, a choice, a random generator), each written once.
 
 Importing :mod:`rnncourse` or :mod:`rnncourse.numpy` never imports PyTorch.
 """
