@@ -1751,13 +1751,21 @@ def tree_digest(path):
 
 
 class ProcessWatcher:
-    """Records every process below ``pid`` while it runs: (pid, create time) -> (uid, command line)."""
+    """Records every process below ``pid`` while it runs: (pid, create time) -> (uid, command line).
 
-    def __init__(self, pid, interval=0.2):
+    ``wrapper``: the names of the programs that ``pid`` runs first, as a wrapper that then execs the
+    command (:attr:`nonroot.Unprivileged.WRAPPER`). While ``pid`` is one of them, its children are the
+    wrapper's own set-up (mounts, made as root before it drops to the user), not below the command: they
+    are not recorded. A wrapper waits for each of them before its exec, so every child seen after is the
+    command's.
+    """
+
+    def __init__(self, pid, interval=0.2, wrapper=()):
         import psutil
 
         self._psutil = psutil
         self.root = psutil.Process(pid)
+        self._wrapper = set(wrapper)
         self.seen = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
@@ -1767,6 +1775,12 @@ class ProcessWatcher:
         psutil = self._psutil
         while not self._stop.is_set():
             try:
+                if self._wrapper:
+                    program = self.root.cmdline()[:1]  # empty for a moment during an exec
+                    if not program or os.path.basename(program[0]) in self._wrapper:
+                        self._stop.wait(interval / 20)  # still the wrapper: look again soon, record nothing
+                        continue
+                    self._wrapper = set()  # the command runs now, and the wrapper never comes back
                 children = self.root.children(recursive=True)
             except psutil.Error:
                 break
@@ -1839,22 +1853,22 @@ def read_grades(path):
 
 
 def run_grade(submissions, out, *, course, db, secret=None, workers=2, limits=FAST_LIMITS, watch=False, timeout=1200,
-              wrap=None):
+              as_user=None):
     """``rnncourse grade 02_rnn SUBMISSIONS`` in a subprocess; the batch's rows and, if ``watch``, its processes.
 
-    ``wrap(cmd)``, if given, is the command line that runs ``cmd`` (e.g. as another user; it must exec it).
+    ``as_user`` (a :class:`nonroot.Unprivileged`), if given, runs it as that user (its ``wrap``).
     """
     cmd = [*grader_command(), "grade", ASSIGNMENT, str(submissions), "--out", str(out), "--course", str(course),
            "--db", f"sqlite:///{db}", "--workers", str(workers), "--no-progress", *limits]
     if secret is not None:
         cmd += ["--secret-file", str(secret)]
-    if wrap is not None:
-        cmd = wrap(cmd)
+    if as_user is not None:
+        cmd = as_user.wrap(cmd)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=Path(out).parent)
-    watcher = ProcessWatcher(proc.pid) if watch else None
+    watcher = ProcessWatcher(proc.pid, wrapper=as_user.WRAPPER if as_user is not None else ()) if watch else None
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -34,6 +34,9 @@ def _other_may_enter(path):
 class Unprivileged:
     """The user ``USER`` (created when missing) and the wrapping of commands to run as it."""
 
+    #: The programs that a wrapped command's process runs, as root, before it execs ``setpriv`` and the command.
+    WRAPPER = ("unshare", "sh")
+
     def __init__(self, work):
         if os.geteuid() != 0:
             pytest.skip("these tests create a user and switch to it: they need root (CI runs them as root)")

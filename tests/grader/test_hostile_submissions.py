@@ -118,7 +118,7 @@ def grade_everything(work, as_user=None):
     batch = corpus.run_grade(targets.submissions, targets.out, course=course, db=targets.db,
                              secret=course / ".rnncourse-secret", watch=True,
                              limits=(*corpus.FAST_LIMITS, "--autograded", str(autograded)),
-                             wrap=as_user and as_user.wrap)
+                             as_user=as_user)
     time.sleep(2)  # a daemon that survived would mark its presence within half a second
     survivors = batch.watcher.survivors(token=targets.token, since=started)
     uids = sorted({uid for uid, _ in batch.watcher.seen.values()})

@@ -30,7 +30,7 @@ def grade_malformed(work, as_user=None):
     if as_user is not None:
         as_user.give(work)
     batch = corpus.run_grade(submissions, work / "out", course=course, db=work / "gradebook.db",
-                             secret=course / ".rnncourse-secret", wrap=as_user and as_user.wrap)
+                             secret=course / ".rnncourse-secret", as_user=as_user)
     huge = submissions / corpus.malformed_student(next(m for m in corpus.MALFORMED if m.name == "huge_file"))
     for path in huge.rglob("*.ipynb"):
         path.unlink()  # 100 MB: do not keep it in the temporary folder
