@@ -1,4 +1,7 @@
-"""rnncourse.validation: the scalar checks of the package (check_int, check_positive_number, check_choice, check_rng), and the callers that use them."""
+"""rnncourse.validation: the scalar checks of the package, and the callers that use them.
+
+check_int, check_positive_number, check_choice and check_rng; check_probability is tested in tests/torch/test_dropout.py.
+"""
 
 import re
 import subprocess
@@ -66,7 +69,8 @@ def test_a_choice_outside_the_list_is_told_the_list_in_its_order():
 def test_randomness_comes_from_a_generator_passed_in():
     with pytest.raises(ValueError, match=r"^rng is int; expected a numpy.random.Generator"):
         check_rng(0)
-    with pytest.raises(ValueError, match=r"^rng is NoneType; expected a numpy.random.Generator, e.g. np.random.default_rng\(0\)$"):
+    full = r"^rng is NoneType; expected a numpy.random.Generator, e.g. np.random.default_rng\(0\)$"
+    with pytest.raises(ValueError, match=full):
         check_rng(None)
     rng = np.random.default_rng(0)
     assert check_rng(rng) is rng
